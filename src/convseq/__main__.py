@@ -1,0 +1,3 @@
+from convseq.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``convseq`` command line."""

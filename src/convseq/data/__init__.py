@@ -1,0 +1,1 @@
+"""Datasets: finding files, reading them, tokenizing text and windowing series."""

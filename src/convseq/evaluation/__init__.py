@@ -1,0 +1,1 @@
+"""Evaluation: plots, comparisons and reports over finished runs."""

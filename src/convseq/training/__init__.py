@@ -1,0 +1,1 @@
+"""Training: tasks (loss + metrics), the trainer loop, seeding and run folders."""

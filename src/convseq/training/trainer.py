@@ -1,0 +1,225 @@
+"""A small, generic training loop for classification and regression.
+
+The trainer knows nothing about text or series: it takes a model, a task
+(loss + metrics) and two data sources, each an object with ``epoch(n)``
+returning an iterator of ``(inputs, targets)`` batches and ``len()`` giving
+batches per epoch. It tracks the best epoch, supports early stopping, LR
+schedules and gradient clipping, and checkpoints every epoch atomically so a
+killed run resumes to the same result.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from convseq.atomic import write_with
+from convseq.errors import UserError
+from convseq.training.optim import Schedule, make_optimizer
+from convseq.training.tasks import Task
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    optimizer: str = "rmsprop"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    grad_clip: float = 0.0  # max global gradient norm; 0 turns clipping off
+    patience: int = 0  # epochs without improvement before stopping; 0 turns it off
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise UserError(f"epochs must be at least 1, got {self.epochs}; pass e.g. --epochs 10")
+        if self.grad_clip < 0 or self.patience < 0:
+            raise UserError("--grad-clip and --patience must be 0 (off) or positive")
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        task: Task,
+        config: TrainConfig,
+        checkpoint: str | Path | None = None,
+        on_epoch_end: Callable[[dict], None] | None = None,
+        progress: bool = True,
+    ):
+        config.check()
+        self.model, self.task, self.config = model, task, config
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.on_epoch_end = on_epoch_end
+        self.progress = progress
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(config.optimizer, params, config.lr, config.weight_decay)
+        self.history: list[dict] = []
+        self.best_value: float | None = None
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, train_data, val_data) -> list[dict]:
+        cfg = self.config
+        schedule = Schedule(
+            cfg.schedule, self.optimizer, cfg.epochs * len(train_data), self.task.mode
+        )
+        start = self._resume(schedule) if self.checkpoint and self.checkpoint.exists() else 1
+        for epoch in range(start, cfg.epochs + 1):
+            row = {"epoch": epoch}
+            began = time.perf_counter()
+            train_metrics, seen = self._train_epoch(train_data, epoch, schedule)
+            seconds = time.perf_counter() - began
+            row.update(train_metrics)
+            row.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
+            row.update(
+                lr=self.optimizer.param_groups[0]["lr"],
+                seconds=round(seconds, 3),
+                samples_per_s=round(seen / max(seconds, 1e-9), 1),
+            )
+            monitored = row[self.task.monitor]
+            schedule.after_epoch(monitored)
+            if self.task.better(monitored, self.best_value):
+                self.best_value, self.best_epoch = monitored, epoch
+                self.best_state = copy.deepcopy(self.model.state_dict())
+            self.history.append(row)
+            self._print_row(row)
+            if self.on_epoch_end:
+                self.on_epoch_end(row)
+            if self.checkpoint:
+                self._save_checkpoint(epoch, schedule)
+            if cfg.patience and epoch - self.best_epoch >= cfg.patience:
+                print(f"early stop: no better {self.task.monitor} for {cfg.patience} epochs")
+                break
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.history
+
+    def _train_epoch(self, data, epoch: int, schedule: Schedule) -> tuple[dict, int]:
+        self.model.train()
+        totals = dict.fromkeys(("loss", *self.task.metric_names), 0.0)
+        seen = 0
+        bar = tqdm(
+            data.epoch(epoch),
+            total=len(data),
+            desc=f"epoch {epoch}/{self.config.epochs}",
+            disable=None if self.progress else True,
+            leave=False,
+            unit="batch",
+            dynamic_ncols=True,
+        )
+        for step, (inputs, targets) in enumerate(bar):
+            output = self.model(inputs)
+            loss = self.task.loss(output, targets)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            schedule.after_batch()
+            n = len(targets)
+            seen += n
+            with torch.no_grad():
+                totals["loss"] += loss.item() * n
+                for k, v in self.task.batch_metrics(output.detach(), targets).items():
+                    totals[k] += v
+            if self.progress and step % 10 == 0:
+                bar.set_postfix({k: f"{v / seen:.4f}" for k, v in totals.items()}, refresh=False)
+        bar.close()
+        if seen == 0:
+            raise UserError(
+                "the training data produced no batches; use more data or a smaller batch size"
+            )
+        return {k: v / seen for k, v in totals.items()}, seen
+
+    # ------------------------------------------------------------ evaluate
+    @torch.inference_mode()
+    def evaluate(self, data) -> dict[str, float]:
+        return evaluate(self.model, self.task, data)
+
+    def _print_row(self, row: dict) -> None:
+        if not self.progress:
+            return
+        keys = [k for k in row if k not in ("epoch", "lr", "seconds", "samples_per_s")]
+        parts = " - ".join(f"{k}: {row[k]:.4f}" for k in keys)
+        print(
+            f"Epoch {row['epoch']}/{self.config.epochs} - {row['seconds']:.1f}s "
+            f"({row['samples_per_s']:.0f} samples/s) - {parts}",
+            flush=True,
+        )
+
+    # ---------------------------------------------------------- checkpoint
+    def _save_checkpoint(self, epoch: int, schedule: Schedule) -> None:
+        state = {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "history": self.history,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "torch_rng": torch.get_rng_state(),
+            "config": asdict(self.config),
+        }
+        write_with(self.checkpoint, lambda tmp: torch.save(state, tmp))
+
+    def _resume(self, schedule: Schedule) -> int:
+        try:
+            state = torch.load(self.checkpoint, weights_only=True)
+        except Exception as exc:
+            raise UserError(
+                f"checkpoint {self.checkpoint} is unreadable ({exc}); delete it to start over"
+            ) from None
+        if state["config"] != asdict(self.config):
+            raise UserError(
+                f"checkpoint {self.checkpoint} was written with other training settings; "
+                "resume with the run's own config or start a new run"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        self.history = list(state["history"])
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.best_state = state["best_state"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed from {self.checkpoint} after epoch {state['epoch']}")
+        return state["epoch"] + 1
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, task: Task, data) -> dict[str, float]:
+    """Loss and metrics over every batch of ``data``, as exact per-sample means."""
+    was_training = model.training
+    model.eval()
+    totals = dict.fromkeys(("loss", *task.metric_names), 0.0)
+    seen = 0
+    for inputs, targets in data.epoch(0):
+        output = model(inputs)
+        n = len(targets)
+        seen += n
+        totals["loss"] += task.loss(output, targets).item() * n
+        for k, v in task.batch_metrics(output, targets).items():
+            totals[k] += v
+    model.train(was_training)
+    if seen == 0:
+        raise UserError("the evaluation data produced no batches; check the split sizes")
+    return {k: v / seen for k, v in totals.items()}
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, batches: Iterable) -> torch.Tensor:
+    """Concatenated raw outputs for an iterable of input batches."""
+    was_training = model.training
+    model.eval()
+    outputs = [model(inputs) for inputs in batches]
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.empty(0)

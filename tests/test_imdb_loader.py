@@ -1,0 +1,65 @@
+import tarfile
+
+import pytest
+
+from convseq.data.imdb import IMDB, load_imdb, read_imdb_tarball
+from convseq.data.locate import RemoteFile, locate
+from convseq.errors import UserError
+from tests.conftest import write_imdb_tarball
+
+
+def test_reads_official_layout_with_labels_from_folders(imdb_dir):
+    data = read_imdb_tarball(imdb_dir / "aclImdb_v1.tar.gz")
+    assert len(data.train) == 16 and len(data.test) == 16
+    assert sum(data.train.labels) == 8
+    for text, label in zip(data.train.texts, data.train.labels, strict=True):
+        assert ("terrible" in text or "awful" in text or "bad" in text) == (label == 0)
+    assert data.unsup == []
+
+
+def test_reads_unsupervised_reviews_on_request(imdb_dir):
+    data = read_imdb_tarball(imdb_dir / "aclImdb_v1.tar.gz", with_unsup=True)
+    assert data.unsup == ["unlabelled review"]
+
+
+def test_explicit_dir_then_env_then_cache(tmp_path, monkeypatch, imdb_dir):
+    assert locate(IMDB, imdb_dir) == imdb_dir / IMDB.name
+    monkeypatch.setenv("CONVSEQ_DATA", str(imdb_dir))
+    assert locate(IMDB, None) == imdb_dir / IMDB.name
+    monkeypatch.delenv("CONVSEQ_DATA")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    write_imdb_tarball(cache / IMDB.name)
+    assert locate(IMDB, None) == cache / IMDB.name
+
+
+def test_download_is_verified_and_written_atomically(tmp_path, monkeypatch):
+    source = tmp_path / "remote.bin"
+    source.write_bytes(b"hello world")
+    good = RemoteFile(
+        "f.bin",
+        source.as_uri(),
+        size=11,
+        sha256="b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+    )
+    assert locate(good, None).read_bytes() == b"hello world"
+    bad = RemoteFile("g.bin", source.as_uri(), size=11, sha256="0" * 64)
+    with pytest.raises(UserError, match="sha256"):
+        locate(bad, None)
+    assert not any((tmp_path / "cache").glob("*g.bin*"))  # nothing half-written left
+
+
+def test_corrupt_tarball_is_a_user_error(tmp_path):
+    broken = tmp_path / "aclImdb_v1.tar.gz"
+    good = write_imdb_tarball(tmp_path / "good.tar.gz")
+    broken.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(UserError, match="not a readable IMDB tarball"):
+        read_imdb_tarball(broken)
+
+
+def test_tarball_without_reviews_is_refused(tmp_path):
+    path = tmp_path / "aclImdb_v1.tar.gz"
+    with tarfile.open(path, "w:gz"):
+        pass
+    with pytest.raises(UserError, match="no aclImdb/train"):
+        load_imdb(tmp_path)
