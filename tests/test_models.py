@@ -13,7 +13,7 @@ TEXT_MODELS = {name for name in list_models() if name.startswith("text-")}
 def example_input(name: str) -> torch.Tensor:
     if name in TEXT_MODELS:
         return torch.randint(0, 100, (3, 60))
-    return torch.randn(3, 60, 4)
+    return torch.randn(3, 80, 4)  # series windows: (batch, time, features); series-cnn needs 61
 
 
 def settings_for(name: str) -> dict:

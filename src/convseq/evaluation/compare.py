@@ -1,0 +1,151 @@
+"""``convseq compare DATASET``: the finished runs of one dataset side by side.
+
+Reads every ``RUNS/*/*/metrics.json`` whose ``dataset`` matches, prints a
+Markdown table and writes it atomically (default ``RUNS/compare-DATASET.md``).
+Classification runs (IMDB, or any run reporting ``test_acc``) show accuracy; series runs show MAE normalized and
+in the target's units, baselines first, then the learned models best first,
+each against the common-sense baseline scored on the same test windows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from convseq.atomic import write_text
+from convseq.errors import UserError
+
+BASELINE_ORDER = ("common-sense", "mean")
+
+
+def find_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
+    found = []
+    for path in sorted(runs_dir.glob("*/*/metrics.json")):
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            print(f"skipping {path}: not readable JSON")
+            continue
+        if isinstance(metrics, dict):
+            found.append((path.parent, metrics))
+    return found
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _num(value, digits: int) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
+
+
+def _params(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else "-"
+
+
+def imdb_table(runs: list[tuple[Path, dict]]) -> str:
+    runs = sorted(runs, key=lambda r: -(r[1].get("test_acc") or 0))
+    header = ["experiment", "run", "model", "params", "s/epoch", "best val acc", "test acc"]
+    rows = [
+        [
+            str(m.get("experiment", "?")),
+            folder.name,
+            str(m.get("model", "?")),
+            _params(m.get("params")),
+            _num(m.get("seconds_per_epoch"), 1),
+            _num(m.get("best_val_acc"), 4),
+            _num(m.get("test_acc"), 4),
+        ]
+        for folder, m in runs
+    ]
+    return markdown_table(header, rows)
+
+
+def with_mean_rows(runs: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
+    """Add the training-mean baseline that each baseline run also scored, as its own row."""
+    extra = []
+    for folder, m in runs:
+        if m.get("model") == "common-sense" and "mean_baseline_test_mae" in m:
+            mean = {k: m.get(k) for k in ("experiment", "units", "baseline_test_mae")}
+            mean.update(model="mean", params=0, epochs_run=0)
+            for split in ("val", "test"):
+                for suffix in ("", "_units"):
+                    key = f"{split}_mae{suffix}"
+                    mean[("best_" if split == "val" else "") + key] = m.get(f"mean_baseline_{key}")
+            extra.append((folder, mean))
+    return runs + extra
+
+
+def _series_key(run: tuple[Path, dict]):
+    model = run[1].get("model")
+    if model in BASELINE_ORDER:
+        return (0, BASELINE_ORDER.index(model), run[0].name)
+    test = run[1].get("test_mae")
+    return (1, test if isinstance(test, (int, float)) else float("inf"), run[0].name)
+
+
+def _versus(metrics: dict) -> str:
+    test, base = metrics.get("test_mae"), metrics.get("baseline_test_mae")
+    if not isinstance(test, (int, float)) or not isinstance(base, (int, float)) or not base:
+        return "-"
+    return f"{100 * (test / base - 1):+.1f}%"
+
+
+def series_table(runs: list[tuple[Path, dict]]) -> str:
+    units = next((m.get("units") for _, m in runs if m.get("units")), "units")
+    header = [
+        "experiment",
+        "run",
+        "model",
+        "params",
+        "s/epoch",
+        "best val MAE",
+        f"best val MAE ({units})",
+        "test MAE",
+        f"test MAE ({units})",
+        "test vs common-sense",
+    ]
+    rows = [
+        [
+            str(m.get("experiment", "?")),
+            folder.name,
+            str(m.get("model", "?")),
+            _params(m.get("params")),
+            _num(m.get("seconds_per_epoch"), 1) if m.get("epochs_run") != 0 else "-",
+            _num(m.get("best_val_mae"), 4),
+            _num(m.get("best_val_mae_units"), 3),
+            _num(m.get("test_mae"), 4),
+            _num(m.get("test_mae_units"), 3),
+            _versus(m),
+        ]
+        for folder, m in sorted(with_mean_rows(runs), key=_series_key)
+    ]
+    return markdown_table(header, rows)
+
+
+def compare(dataset: str, runs_dir: str | Path = "runs", output: str | Path | None = None) -> Path:
+    """Print and write the comparison table of ``dataset``'s finished runs; return its path."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise UserError(
+            f"runs folder {runs_dir} does not exist; run an experiment first or pass --runs DIR"
+        )
+    every = find_runs(runs_dir)
+    runs = [(folder, m) for folder, m in every if m.get("dataset") == dataset]
+    if not runs:
+        seen = sorted({str(m.get("dataset")) for _, m in every})
+        hint = f"; datasets with runs there: {', '.join(seen)}" if seen else ""
+        raise UserError(
+            f"no finished {dataset!r} runs under {runs_dir} (no */*/metrics.json with "
+            f'"dataset": "{dataset}"){hint}'
+        )
+    classification = dataset == "imdb" or all("test_acc" in m for _, m in runs)
+    table = imdb_table(runs) if classification else series_table(runs)
+    title = f"# {dataset}: {len(runs)} finished run{'s' if len(runs) != 1 else ''}\n\n"
+    target = Path(output) if output else runs_dir / f"compare-{dataset}.md"
+    write_text(target, title + table)
+    print(title + table, end="")
+    print(f"written to {target}")
+    return target

@@ -1,0 +1,307 @@
+"""The forecasting pipeline: CSV series -> normalized windows -> model -> MAE in both units.
+
+One pipeline serves every dataset and model (the presets are in ``forecast.py``).
+Normalization uses the training rows' statistics only, saved as
+``normalization.json``. Every run also scores both baselines on the same
+windows, so each metrics.json says whether its model beats them. Baselines
+are models too: their presets evaluate without training and write the same
+run folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from convseq.atomic import write_json
+from convseq.data.series import DUPLICATE_POLICIES, Series, describe, parse_splits
+from convseq.data.windows import Windows, check_window_settings
+from convseq.errors import UserError
+from convseq.evaluation.plots import plot_curves
+from convseq.experiments.registry import TRAINING_KEYS
+from convseq.models import build_model
+from convseq.models.summary import summarize
+from convseq.training.run_folder import RunFolder
+from convseq.training.seed import seed_everything
+from convseq.training.tasks import make_task
+from convseq.training.trainer import TrainConfig, Trainer, evaluate
+
+BASELINES = ("common-sense", "mean")
+SPLIT_NAMES = ("train", "validation", "test")
+
+SERIES_HELP = {
+    "lookback": "rows of history in each window",
+    "step": "keep every STEP-th row of the lookback (6 = hourly on 10-minute data)",
+    "delay": "the target is this many rows after the row that follows the window",
+    "splits": "train,validation,test as row ranges START:END (END empty = end of file) or fractions",
+    "target": "column to forecast",
+    "features": "comma-separated input columns (empty = every numeric column); the target is always added",
+    "steps_per_epoch": "batches of randomly drawn windows per epoch (0 = one shuffled pass over every window)",
+    "eval_batch_size": "windows per batch when validating and testing",
+    "duplicate_times": "rows repeating a timestamp: error, or drop all but the first",
+    "csv": "path of the CSV file (a timestamp column plus numeric columns)",
+    "time_column": "name of the timestamp column",
+    "time_format": "strptime format of the timestamps (empty = ISO 8601)",
+    "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', *BASELINES))}",
+    "units": "units of the target column, for reports",
+    "residual": "read windows relative to their last row and forecast the change from the "
+    "target's last value (the model learns a correction to the common-sense forecast)",
+    "threads": "CPU threads for PyTorch (0 = its default); these small models gain little from "
+    "more and slow down badly when the cores are shared",
+}
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """How to load one dataset, and what its target means."""
+
+    name: str  # the "dataset" field of metrics.json
+    load: Callable[[dict], Series]
+    units: str
+
+
+# ------------------------------------------------------------ preparation
+@dataclass
+class Prepared:
+    """Normalized data and its windows, ready for any model."""
+
+    train: Windows
+    val: Windows
+    test: Windows
+    columns: list[str]
+    target_index: int
+    mean: np.ndarray
+    std: np.ndarray
+
+    @property
+    def target_std(self) -> float:
+        return float(self.std[self.target_index])
+
+
+def wanted_columns(settings: dict) -> list[str] | None:
+    """The columns to read: the features plus the target, or None for every column.
+
+    Reading only these means a broken column the user left out cannot stop a run.
+    """
+    if not settings["features"].strip():
+        return None
+    names = [n.strip() for n in settings["features"].split(",") if n.strip()]
+    if len(set(names)) != len(names):
+        raise UserError(f"--features names a column twice: {settings['features']!r}")
+    return names if settings["target"] in names else [*names, settings["target"]]
+
+
+def prepare(series: Series, settings: dict) -> Prepared:
+    """Select columns, split rows, normalize with training statistics and cut windows."""
+    series.index_of(settings["target"], "target (--target)")
+    names = list(series.columns)
+    lookback, step, delay = settings["lookback"], settings["step"], settings["delay"]
+    if len(series) < lookback + delay + 1:
+        raise UserError(
+            f"{series.source} has {len(series)} rows, fewer than lookback + delay + 1 = "
+            f"{lookback + delay + 1}; use a longer series or a smaller --lookback or --delay"
+        )
+    splits = parse_splits(settings["splits"], len(series))
+    lo, hi = splits[0]
+    train_rows = series.values[lo:hi]
+    mean, std = train_rows.mean(axis=0), train_rows.std(axis=0)
+    flat = np.flatnonzero(std == 0)
+    if flat.size:
+        raise UserError(
+            f"column {names[flat[0]]!r} is constant over the training rows {lo}:{hi}, so it cannot "
+            "be normalized; leave it out with --features"
+        )
+    data = ((series.values - mean) / std).astype(np.float32)
+    target_index = names.index(settings["target"])
+    target = data[:, target_index]
+    windows = []
+    for k, (name, (start, end)) in enumerate(zip(SPLIT_NAMES, splits, strict=True)):
+        try:
+            windows.append(
+                Windows(
+                    data,
+                    target,
+                    lookback,
+                    step,
+                    delay,
+                    start,
+                    end,
+                    batch_size=settings["batch_size"] if k == 0 else settings["eval_batch_size"],
+                    shuffle=k == 0,
+                    steps_per_epoch=settings["steps_per_epoch"] if k == 0 else 0,
+                    seed=settings["seed"],
+                )
+            )
+        except UserError as exc:
+            raise UserError(f"the {name} split: {exc}") from None
+    return Prepared(*windows, names, target_index, mean, std)
+
+
+def save_normalization(folder: RunFolder, prepared: Prepared, settings: dict, rows: int) -> None:
+    """What prediction needs to rebuild the inputs and read the outputs in units."""
+    write_json(
+        folder.file("normalization.json"),
+        {
+            "columns": prepared.columns,
+            "mean": prepared.mean.tolist(),
+            "std": prepared.std.tolist(),
+            "target": settings["target"],
+            "target_index": prepared.target_index,
+            "lookback": settings["lookback"],
+            "step": settings["step"],
+            "delay": settings["delay"],
+            "splits": parse_splits(settings["splits"], rows),
+            "rows": rows,
+        },
+    )
+
+
+def model_settings_for(model_name: str, prepared: Prepared, extra: dict) -> dict:
+    settings = {"num_features": len(prepared.columns), **extra}
+    if model_name == "common-sense" or extra.get("residual"):
+        settings["target_index"] = prepared.target_index
+    return settings
+
+
+# --------------------------------------------------------------------- run
+def baseline_scores(prepared: Prepared, task) -> dict[str, float]:
+    """Both baselines' MAE on the validation and test windows, normalized and in units."""
+    scores = {}
+    for key, name in (("baseline", "common-sense"), ("mean_baseline", "mean")):
+        model = build_model(name, **model_settings_for(name, prepared, {}))
+        for split, windows in (("val", prepared.val), ("test", prepared.test)):
+            mae = evaluate(model, task, windows)["mae"]
+            scores[f"{key}_{split}_mae"] = mae
+            scores[f"{key}_{split}_mae_units"] = mae * prepared.target_std
+    return scores
+
+
+def run_series_experiment(
+    settings: dict,
+    folder: RunFolder,
+    data: SeriesData,
+    model_name: str,
+    model_settings: dict | None = None,
+) -> dict:
+    """Load, window, train (or just score a baseline), test; return the metrics dict."""
+    threads = torch.get_num_threads()
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
+    try:
+        return _run(settings, folder, data, model_name, model_settings or {})
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, extra: dict):
+    seed = settings["seed"]
+    seed_everything(seed)
+    series = data.load(settings)
+    print(describe(series))
+    prepared = prepare(series, settings)
+    save_normalization(folder, prepared, settings, len(series))
+    units = data.units or settings.get("units", "")
+    print(
+        f"windows: {prepared.train.num_windows} train / {prepared.val.num_windows} validation / "
+        f"{prepared.test.num_windows} test, {prepared.train.length} steps x "
+        f"{len(prepared.columns)} features, target {settings['target']!r}"
+    )
+
+    seed_everything(seed)
+    settings_used = model_settings_for(model_name, prepared, extra)
+    model = build_model(model_name, **settings_used)
+    min_length = getattr(model, "min_length", 1)
+    if prepared.train.length < min_length:
+        raise UserError(
+            f"windows of {prepared.train.length} steps (lookback {settings['lookback']} / step "
+            f"{settings['step']}) are too short for {model_name}, which needs {min_length}; "
+            "raise --lookback or lower --step"
+        )
+    example = prepared.train.gather(np.arange(min(2, prepared.train.num_windows)))[0]
+    summary, params = summarize(model, example)
+    print(summary)
+
+    task = make_task("regression")
+    baselines = baseline_scores(prepared, task)
+    print(
+        f"common-sense baseline: validation MAE {baselines['baseline_val_mae']:.4f} "
+        f"({baselines['baseline_val_mae_units']:.3f} {units}), test MAE "
+        f"{baselines['baseline_test_mae']:.4f} ({baselines['baseline_test_mae_units']:.3f} {units})"
+    )
+    trainable = any(p.requires_grad for p in model.parameters())
+    if trainable:
+        history, best_epoch, seconds = _train(
+            model, task, prepared, settings, folder, baselines["baseline_val_mae"]
+        )
+        best_val = history[best_epoch - 1]["val_mae"]
+    else:
+        best_val = evaluate(model, task, prepared.val)["mae"]
+        history = [{"epoch": 0, "val_loss": best_val, "val_mae": best_val}]
+        folder.write_history(history)
+        best_epoch, seconds = 0, 0.0
+    folder.save_weights(model, {"model": model_name, "model_settings": settings_used})
+    test_mae = evaluate(model, task, prepared.test)["mae"]
+    scale = prepared.target_std
+    return {
+        "experiment": settings["experiment"],
+        "dataset": data.name,
+        "model": model_name,
+        "params": params,
+        "target": settings["target"],
+        "units": units,
+        "best_epoch": best_epoch,
+        "best_val_mae": best_val,
+        "best_val_mae_units": best_val * scale,
+        "test_mae": test_mae,
+        "test_mae_units": test_mae * scale,
+        "seconds_per_epoch": seconds,
+        "epochs_run": len(history) if trainable else 0,
+        **baselines,
+    }
+
+
+def _train(model, task, prepared: Prepared, settings: dict, folder: RunFolder, base_val: float):
+    def after_epoch(row):
+        folder.write_history(trainer.history)
+        plot_curves(
+            trainer.history,
+            ["mae"],
+            folder.file("curves.png"),
+            baselines={"mae": {"common-sense (validation)": base_val}},
+            title=folder.path.name,
+        )
+
+    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS})
+    trainer = Trainer(
+        model, task, config, checkpoint=folder.file("checkpoint.pt"), on_epoch_end=after_epoch
+    )
+    trainer.fit(prepared.train, prepared.val)
+    seconds = float(np.mean([row["seconds"] for row in trainer.history]))
+    return trainer.history, trainer.best_epoch, seconds
+
+
+# ------------------------------------------------------------------ checks
+def check_series_settings(settings: dict) -> None:
+    check_window_settings(settings["lookback"], settings["step"], settings["delay"])
+    if settings.get("steps_per_epoch", 0) < 0:
+        raise UserError(
+            f"--steps-per-epoch must be 0 (one pass) or more, got {settings['steps_per_epoch']}"
+        )
+    if settings.get("threads", 0) < 0:
+        raise UserError(
+            f"--threads must be 0 (PyTorch's default) or more, got {settings['threads']}"
+        )
+    if settings.get("eval_batch_size", 1) < 1:
+        raise UserError(f"--eval-batch-size must be at least 1, got {settings['eval_batch_size']}")
+    if settings["duplicate_times"] not in DUPLICATE_POLICIES:
+        raise UserError(
+            f"--duplicate-times must be one of {', '.join(DUPLICATE_POLICIES)}, "
+            f"got {settings['duplicate_times']!r}"
+        )
+    parse_splits(settings["splits"], 2**62)  # syntax only; ranges are checked against the file
+    for key in ("dropout", "recurrent_dropout"):
+        if key in settings and not 0 <= settings[key] < 1:
+            raise UserError(f"--{key.replace('_', '-')} must be in [0, 1), got {settings[key]}")

@@ -1,0 +1,185 @@
+"""Forecasting models: windows ``(batch, time, features)`` in, one value per window out.
+
+The two baselines are parameter-free modules, so they go through the same
+evaluation, run folder and comparison as the learned models. The learned ones
+are the reference chapter's: a small 1D convnet, a convnet feeding a GRU, and
+a GRU alone, each initialised as Keras initialises them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from convseq.models.gru import KerasGRU
+from convseq.models.init import keras_init
+from convseq.models.registry import register_model
+
+
+class CommonSense(nn.Module):
+    """Predicts that the target will be what it was at the window's last sample."""
+
+    def __init__(self, num_features: int, target_index: int = 0):
+        super().__init__()
+        if not 0 <= target_index < num_features:
+            raise ValueError(f"target_index {target_index} is not among {num_features} features")
+        self.target_index = target_index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, -1, self.target_index]
+
+
+class Mean(nn.Module):
+    """Predicts the training mean of the target (0 on normalized data) for every window."""
+
+    def __init__(self, num_features: int, value: float = 0.0):
+        super().__init__()
+        self.register_buffer("value", torch.tensor(float(value)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(x.shape[0])
+
+
+class Anchored(nn.Module):
+    """Optionally read windows relative to their last row and forecast the change.
+
+    With ``residual`` on, each window has its last row subtracted from every
+    row, and the network's output is added to the target's last value: the
+    model starts from the common-sense forecast and learns a correction. This
+    makes it blind to the series' level, which matters when the level drifts
+    between the training and test periods (ETTh1's oil temperature does).
+    """
+
+    def __init__(self, residual: bool = False, target_index: int = 0):
+        super().__init__()
+        self.residual, self.target_index = residual, target_index
+
+    def relative(self, x: torch.Tensor) -> torch.Tensor:
+        return x - x[:, -1:, :] if self.residual else x
+
+    def absolute(self, change: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return change + x[:, -1, self.target_index] if self.residual else change
+
+
+def _conv_relu(channels_in: int, channels: int, kernel_size: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(channels_in, channels, kernel_size), nn.ReLU())
+
+
+class SeriesCNN(nn.Module):
+    """(Conv1D(32,5) ReLU -> MaxPool(3)) x2 -> Conv1D(32,5) ReLU -> global max -> Dense(1).
+
+    The reference's model 2. It sees local patterns but, after the global max,
+    not where in the window they were, which is why it trails the baseline on
+    Jena.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        channels: int = 32,
+        kernel_size: int = 5,
+        pool: int = 3,
+        residual: bool = False,
+        target_index: int = 0,
+    ):
+        super().__init__()
+        self.anchor = Anchored(residual, target_index)
+        self.features = nn.Sequential(
+            _conv_relu(num_features, channels, kernel_size),
+            nn.MaxPool1d(pool),
+            _conv_relu(channels, channels, kernel_size),
+            nn.MaxPool1d(pool),
+            _conv_relu(channels, channels, kernel_size),
+        )
+        self.head = nn.Linear(channels, 1)
+        k = kernel_size - 1
+        self.min_length = ((k + 1) * pool + k) * pool + k  # shortest window with one output step
+        keras_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(self.anchor.relative(x).transpose(1, 2))
+        return self.anchor.absolute(self.head(h.amax(dim=2)).squeeze(-1), x)
+
+
+class SeriesCNNGRU(nn.Module):
+    """Conv1D(32,5) ReLU -> MaxPool(3) -> Conv1D(32,5) ReLU -> GRU(32) -> Dense(1).
+
+    The reference's model 3: the convolutions shorten a long, fine-grained
+    window into a sequence of features that the GRU reads in order.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        channels: int = 32,
+        kernel_size: int = 5,
+        pool: int = 3,
+        hidden: int = 32,
+        dropout: float = 0.1,
+        recurrent_dropout: float = 0.5,
+        residual: bool = False,
+        target_index: int = 0,
+    ):
+        super().__init__()
+        self.anchor = Anchored(residual, target_index)
+        self.features = nn.Sequential(
+            _conv_relu(num_features, channels, kernel_size),
+            nn.MaxPool1d(pool),
+            _conv_relu(channels, channels, kernel_size),
+        )
+        self.gru = KerasGRU(channels, hidden, dropout, recurrent_dropout)
+        self.head = nn.Linear(hidden, 1)
+        self.min_length = (kernel_size * pool) + kernel_size - 1
+        keras_init(self.features)
+        keras_init(self.head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(self.anchor.relative(x).transpose(1, 2)).transpose(1, 2)
+        return self.anchor.absolute(self.head(self.gru(h)).squeeze(-1), x)
+
+
+class SeriesGRU(nn.Module):
+    """GRU(32, dropout 0.2, recurrent dropout 0.2) -> Dense(1), the reference's recurrent model."""
+
+    def __init__(
+        self,
+        num_features: int,
+        hidden: int = 32,
+        dropout: float = 0.2,
+        recurrent_dropout: float = 0.2,
+        residual: bool = False,
+        target_index: int = 0,
+    ):
+        super().__init__()
+        self.anchor = Anchored(residual, target_index)
+        self.gru = KerasGRU(num_features, hidden, dropout, recurrent_dropout)
+        self.head = nn.Linear(hidden, 1)
+        keras_init(self.head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.anchor.absolute(self.head(self.gru(self.anchor.relative(x))).squeeze(-1), x)
+
+
+@register_model("common-sense")
+def common_sense(**settings) -> nn.Module:
+    return CommonSense(**settings)
+
+
+@register_model("mean")
+def mean(**settings) -> nn.Module:
+    return Mean(**settings)
+
+
+@register_model("series-cnn")
+def series_cnn(**settings) -> nn.Module:
+    return SeriesCNN(**settings)
+
+
+@register_model("series-cnn-gru")
+def series_cnn_gru(**settings) -> nn.Module:
+    return SeriesCNNGRU(**settings)
+
+
+@register_model("series-gru")
+def series_gru(**settings) -> nn.Module:
+    return SeriesGRU(**settings)
