@@ -148,7 +148,7 @@ def test_loading_a_checkpoint_never_executes_code(uninterrupted, tmp_path, capsy
     out = make_unfinished(tmp_path, uninterrupted)
     marker = tmp_path / "code-was-executed"
     with open(out / "checkpoint.pt", "wb") as f:
-        pickle.dump({"epoch": 1, "model": _RunsCodeWhenUnpickled(str(marker))}, f)
+        pickle.dump({"epoch": 1, "model": _RunsCodeWhenUnpickled(str(marker))}, f, protocol=2)
     refused(["run", "imdb-cnn", "--resume", str(out)], capsys, "checkpoint")
     assert not marker.exists()
 

@@ -173,3 +173,20 @@ def test_existing_folder_is_never_overwritten(tmp_path, capsys):
     assert main(["train", "text", str(data), "--out", str(out)]) == 2
     assert "is not empty" in capsys.readouterr().err
     assert (out / "precious.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+
+
+def test_reader_handles_bom_crlf_quoted_newlines_and_numeric_labels(tmp_path):
+    from convseq.data.text_files import check_classes, read_labelled_texts, read_texts
+
+    raw = '\ufefftext,label\r\n"two\nlines, quoted",10\r\nsep\u2028inside,9\r\nplain,2\r\n'
+    path = tmp_path / "d.csv"
+    path.write_bytes(raw.encode("utf-8"))
+    data = read_labelled_texts(path)
+    assert data.texts == ["two\nlines, quoted", "sep\u2028inside", "plain"]
+    assert check_classes(data, "label") == ["2", "9", "10"]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text('{"text": "a", "label": 1}\n\n{"text": "b", "label": true}\n')
+    assert read_labelled_texts(jsonl).labels == ["1", "true"]
+    lines = tmp_path / "in.txt"
+    lines.write_bytes(b"first\r\nsecond \xe2\x80\xa8 same line\n\nlast")
+    assert read_texts(lines) == ["first", "second \u2028 same line", "", "last"]

@@ -15,11 +15,13 @@ def absolute(path: str) -> str:
 
 
 def cmd_train(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv and argv[0] in ("-h", "--help"):
         print(
             "usage: convseq train text DATA [options]; 'convseq train text --help' lists the options"
         )
-        return 0 if argv else 2
+        return 0
+    if not argv:
+        raise UserError("convseq train needs a kind: 'convseq train text DATA ...'; see --help")
     kind, rest = argv[0], argv[1:]
     if kind not in KINDS:
         raise UserError(

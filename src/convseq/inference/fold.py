@@ -49,8 +49,8 @@ class FoldedTextCNN:
             tables[0] += conv1.bias  # every output takes exactly one row of the first table
             self.tables = tables.reshape(self.k1 * vocab, self.channels)
         self.shift = torch.arange(self.k1) * vocab
-        # (channels_in * k2, channels_out), rows in the (channel, tap) order of unfold's windows
-        self.conv2_weight = self.conv2.weight.detach().reshape(self.conv2.weight.shape[0], -1).T
+        weight = self.conv2.weight.detach()  # (channels_out, channels_in, k2)
+        self.conv2_taps = [weight[:, :, k].T.contiguous() for k in range(self.k2)]
         self.conv2_bias = self.conv2.bias.detach()
 
     @classmethod
@@ -113,12 +113,13 @@ class FoldedTextCNN:
         pooled = conv1[:, : pooled_steps * self.pool]
         pooled = pooled.reshape(batch, pooled_steps, self.pool, self.channels).amax(dim=2)
         pooled = torch.relu_(pooled)
-        # the second convolution as one matrix product over its windows: every batch has its own
-        # length, and a plain GEMM avoids building a new convolution kernel for each
+        # the second convolution as a sum of one small matrix product per tap: every batch has its
+        # own length, and plain products avoid building a new convolution kernel for each
         outputs = pooled_steps - self.k2 + 1
-        windows = pooled.unfold(1, self.k2, 1).reshape(batch * outputs, -1)
-        conv2 = torch.addmm(self.conv2_bias, windows, self.conv2_weight)
-        x = torch.relu_(conv2).view(batch, outputs, -1).amax(dim=1)
+        conv2 = torch.matmul(pooled[:, :outputs], self.conv2_taps[0])
+        for k in range(1, self.k2):
+            conv2.add_(torch.matmul(pooled[:, k : k + outputs], self.conv2_taps[k]))
+        x = torch.relu_(conv2.add_(self.conv2_bias)).amax(dim=1)
         out = self.head(x)
         return out.squeeze(-1) if self.head.out_features == 1 else out
 
