@@ -39,3 +39,13 @@ def test_api_refuses_bad_calls(tmp_path):
         convseq.load(tmp_path / "no-run")
     with pytest.raises(AttributeError):
         convseq.no_such_function  # noqa: B018
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    import convseq.cli.run as run_module
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run_module.time, "strftime", lambda fmt: "20260101-120000")
+    first = run_module.unused_default_folder("train-text")
+    first.mkdir(parents=True)
+    assert run_module.unused_default_folder("train-text").name == "20260101-120000-2"

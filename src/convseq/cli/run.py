@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import time
 from pathlib import Path
 
 from convseq.errors import UserError
@@ -43,9 +44,10 @@ def run_in_folder(
             raise UserError(f"unknown settings for {name}: {', '.join(sorted(unknown))}")
         full = {**experiment.defaults, **settings, "experiment": name}
         experiment.validate(full)
-        if out is not None:
-            check_fresh(Path(out))
-        created = out is None or not Path(out).exists()
+        if out is None:
+            out = str(unused_default_folder(name))
+        check_fresh(Path(out))
+        created = not Path(out).exists()
         folder = RunFolder.create(out, name)
         folder.write_config(full)
     print(f"run folder: {folder.path}")
@@ -71,6 +73,16 @@ def run_in_folder(
         )
     )
     return folder
+
+
+def unused_default_folder(name: str) -> Path:
+    """runs/NAME/TIMESTAMP, with a suffix when a run started within the same second."""
+    base = Path("runs") / name / time.strftime("%Y%m%d-%H%M%S")
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def check_fresh(path: Path) -> None:
