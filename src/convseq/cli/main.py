@@ -1,4 +1,4 @@
-"""Entry point: ``convseq list | run NAME | compare DATASET``.
+"""Entry point: ``convseq list | run NAME | train text DATA | predict | evaluate | export | compare``.
 
 User mistakes (``UserError``) and argparse errors become one line on stderr
 with exit code 2 and no traceback.
@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from convseq import __version__
+from convseq.cli.use import USE_COMMANDS, add_use_commands
 from convseq.errors import UserError
 
 
@@ -20,9 +21,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def add_settings(parser: argparse.ArgumentParser, experiment) -> None:
+def add_settings(parser: argparse.ArgumentParser, experiment, skip=()) -> None:
     """One option per default setting, typed by the default's type."""
     for key, default in experiment.defaults.items():
+        if key in skip:
+            continue
         flag = "--" + key.replace("_", "-")
         kind = type(default)
         if kind is bool:
@@ -93,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     sub.add_parser("list", help="list the experiments")
     sub.add_parser("run", help="run an experiment: convseq run NAME [options]", add_help=False)
+    sub.add_parser("train", help="train on your own data: convseq train text DATA", add_help=False)
+    add_use_commands(sub)
     compare = sub.add_parser("compare", help="compare the finished runs of a dataset")
     compare.add_argument("dataset", help="imdb, jena or etth1")
     compare.add_argument(
@@ -109,15 +114,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "run":
             return cmd_run(argv[1:])
+        if argv and argv[0] == "train":
+            from convseq.cli.train import cmd_train
+
+            return cmd_train(argv[1:])
         args = build_parser().parse_args(argv)
         if args.command == "list":
             return cmd_list(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command in USE_COMMANDS:
+            return USE_COMMANDS[args.command](args)
         build_parser().print_help()
         return 0
     except UserError as exc:
-        print(f"convseq: error: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).split())  # a message quoting another error stays one line
+        print(f"convseq: error: {one_line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("convseq: interrupted; resume with --resume RUN_DIR", file=sys.stderr)

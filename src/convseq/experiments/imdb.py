@@ -8,20 +8,12 @@ Keras's ``validation_split`` takes it; the tokenizer is fitted on the other
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from convseq.data.batches import ArrayBatches
 from convseq.data.imdb import TextSplit, load_imdb
-from convseq.data.tokenize import encode, fit_tokenizer, save_tokenizer
 from convseq.errors import UserError
-from convseq.evaluation.plots import plot_curves
-from convseq.experiments.registry import TRAINING_KEYS, Experiment, register
-from convseq.models import build_model
-from convseq.models.summary import summarize
+from convseq.experiments.registry import Experiment, register
 from convseq.training.run_folder import RunFolder
-from convseq.training.seed import seed_everything
-from convseq.training.tasks import make_task
-from convseq.training.trainer import TrainConfig, Trainer, evaluate
+from convseq.workflows.text_classifier import TextSplits, train_text_classifier
 
 TEXT_DEFAULTS = {
     "epochs": 10,
@@ -76,73 +68,14 @@ def split_validation(split: TextSplit, fraction: float, seed: int) -> tuple[Text
 def run_text_experiment(
     settings: dict, folder: RunFolder, model_name: str, model_settings: dict
 ) -> dict:
+    """Train ``model_name`` on IMDB (80/20 seeded split of the training set) and score the test set."""
     seed = settings["seed"]
-    seed_everything(seed)
     data = load_imdb(settings["data_dir"] or None)
     train_all = subset(data.train, settings["limit"], seed)
     test = subset(data.test, settings["limit"], seed + 1)
     train, val = split_validation(train_all, settings["validation_split"], seed)
-
-    tokenizer = fit_tokenizer(train.texts, settings["vocab_size"])
-    save_tokenizer(tokenizer, folder.file("tokenizer.json"))
-    as_ids = lambda split: torch.from_numpy(  # noqa: E731
-        encode(
-            tokenizer, split.texts, settings["max_len"], settings["truncating"], settings["padding"]
-        )
-    )
-    labels = lambda split: torch.tensor(split.labels, dtype=torch.float32)  # noqa: E731
-    x_train, x_val, x_test = as_ids(train), as_ids(val), as_ids(test)
-    print(
-        f"IMDB: {len(train)} train / {len(val)} validation / {len(test)} test reviews, "
-        f"vocabulary {tokenizer.get_vocab_size()}, length {settings['max_len']}"
-    )
-
-    seed_everything(seed)
-    model = build_model(model_name, vocab_size=settings["vocab_size"], **model_settings)
-    min_length = getattr(model, "min_length", 1)
-    if settings["max_len"] < min_length:
-        raise UserError(
-            f"--max-len {settings['max_len']} is too short for {model_name}, which needs at least "
-            f"{min_length} tokens; pass --max-len {min_length} or more"
-        )
-    summary, params = summarize(model, x_train[:2])
-    print(summary)
-
-    task = make_task("binary")
-    train_batches = ArrayBatches(
-        x_train, labels(train), settings["batch_size"], shuffle=True, seed=seed
-    )
-    val_batches = ArrayBatches(x_val, labels(val), 256)
-    test_batches = ArrayBatches(x_test, labels(test), 256)
-
-    def after_epoch(row):
-        folder.write_history(trainer.history)
-        plot_curves(
-            trainer.history, ["acc", "loss"], folder.file("curves.png"), title=folder.path.name
-        )
-
-    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS})
-    trainer = Trainer(
-        model, task, config, checkpoint=folder.file("checkpoint.pt"), on_epoch_end=after_epoch
-    )
-    trainer.fit(train_batches, val_batches)
-    folder.save_weights(model, {"model": model_name, "model_settings": model_settings})
-    test_metrics = evaluate(model, task, test_batches)
-    best = trainer.history[trainer.best_epoch - 1]
-    metrics = {
-        "experiment": settings["experiment"],
-        "dataset": "imdb",
-        "model": model_name,
-        "params": params,
-        "best_epoch": trainer.best_epoch,
-        "best_val_acc": best["val_acc"],
-        "best_val_loss": best["val_loss"],
-        "test_acc": test_metrics["acc"],
-        "test_loss": test_metrics["loss"],
-        "seconds_per_epoch": float(np.mean([row["seconds"] for row in trainer.history])),
-        "epochs_run": len(trainer.history),
-    }
-    return metrics
+    splits = TextSplits("imdb", train, val, test, labels=["neg", "pos"])
+    return train_text_classifier(splits, settings, folder, model_name, model_settings).metrics
 
 
 def check_text_settings(settings: dict) -> None:

@@ -176,8 +176,10 @@ class Trainer:
         try:
             state = torch.load(self.checkpoint, weights_only=True)
         except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(
-                f"checkpoint {self.checkpoint} is unreadable ({exc}); delete it to start over"
+                f"checkpoint {self.checkpoint} is unreadable or unsafe to load ({reason}); "
+                "delete it to start over"
             ) from None
         if state["config"] != asdict(self.config):
             raise UserError(

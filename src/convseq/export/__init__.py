@@ -1,0 +1,1 @@
+"""Exporting trained runs for use without convseq (ONNX)."""

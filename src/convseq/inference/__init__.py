@@ -1,0 +1,1 @@
+"""Using finished runs: load a run folder, encode texts fast, predict, evaluate."""

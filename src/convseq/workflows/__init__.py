@@ -1,0 +1,1 @@
+"""End-to-end flows shared by the presets and the own-data commands (``convseq train ...``)."""

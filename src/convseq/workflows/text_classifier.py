@@ -1,0 +1,175 @@
+"""Train a text classifier on prepared splits: the flow behind every text run.
+
+The IMDB presets and ``convseq train text`` differ only in where their texts
+come from. From the splits on, both go through here: tokenizer (fitted on the
+training split only) -> model -> summary -> fit with per-epoch checkpoints ->
+best weights saved with everything prediction needs -> test split scored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from convseq.data.batches import ArrayBatches
+from convseq.data.imdb import TextSplit
+from convseq.data.tokenize import encode, fit_tokenizer, save_tokenizer
+from convseq.errors import UserError
+from convseq.evaluation.plots import plot_curves
+from convseq.experiments.registry import TRAINING_KEYS
+from convseq.models import build_model
+from convseq.models.summary import summarize
+from convseq.training.run_folder import RunFolder
+from convseq.training.seed import seed_everything
+from convseq.training.tasks import make_task
+from convseq.training.trainer import TrainConfig, Trainer, evaluate, predict
+
+
+@dataclass
+class TextSplits:
+    """Labelled splits with integer classes; ``labels[i]`` names class ``i``."""
+
+    name: str
+    train: TextSplit
+    val: TextSplit
+    test: TextSplit | None
+    labels: list[str]
+
+
+@dataclass
+class TrainedText:
+    model: torch.nn.Module
+    metrics: dict
+    logits: Callable[[TextSplit], np.ndarray]  # the trained model's raw outputs on a split
+
+
+def text_model_settings(settings: dict, model_settings: dict, n_classes: int) -> dict:
+    """The keyword arguments that rebuild the model: recorded with its weights."""
+    built = {"vocab_size": settings["vocab_size"], **model_settings}
+    if n_classes > 2:
+        built["num_outputs"] = n_classes
+    return built
+
+
+def train_text_classifier(
+    data: TextSplits,
+    settings: dict,
+    folder: RunFolder,
+    model_name: str,
+    model_settings: dict,
+    baselines: dict | None = None,
+) -> TrainedText:
+    """Fit ``model_name`` on ``data`` into ``folder`` and return the model at its best epoch."""
+    seed = settings["seed"]
+    seed_everything(seed)
+    tokenizer = fit_tokenizer(data.train.texts, settings["vocab_size"])
+    save_tokenizer(tokenizer, folder.file("tokenizer.json"))
+
+    def as_ids(split: TextSplit) -> torch.Tensor:
+        return torch.from_numpy(
+            encode(
+                tokenizer,
+                split.texts,
+                settings["max_len"],
+                settings["truncating"],
+                settings["padding"],
+            )
+        )
+
+    binary = len(data.labels) == 2
+    target_type = torch.float32 if binary else torch.int64
+
+    def targets(split: TextSplit) -> torch.Tensor:
+        return torch.tensor(split.labels, dtype=target_type)
+
+    x_train, x_val = as_ids(data.train), as_ids(data.val)
+    counts = f"{len(data.train)} train / {len(data.val)} validation"
+    if data.test is not None:
+        counts += f" / {len(data.test)} test"
+    print(
+        f"{data.name}: {counts} texts, {len(data.labels)} classes, "
+        f"vocabulary {tokenizer.get_vocab_size()}, length {settings['max_len']}"
+    )
+
+    seed_everything(seed)
+    built = text_model_settings(settings, model_settings, len(data.labels))
+    try:
+        model = build_model(model_name, **built)
+    except TypeError as exc:
+        raise UserError(
+            f"model {model_name!r} does not accept these settings ({exc}); "
+            "check --model-settings or pick another --model"
+        ) from None
+    min_length = getattr(model, "min_length", 1)
+    if settings["max_len"] < min_length:
+        raise UserError(
+            f"--max-len {settings['max_len']} is too short for {model_name}, which needs at least "
+            f"{min_length} tokens; pass --max-len {min_length} or more"
+        )
+    summary, params = summarize(model, x_train[:2])
+    print(summary)
+
+    task = make_task("binary" if binary else "multiclass")
+    train_batches = ArrayBatches(
+        x_train, targets(data.train), settings["batch_size"], shuffle=True, seed=seed
+    )
+    val_batches = ArrayBatches(x_val, targets(data.val), 256)
+
+    def after_epoch(row):
+        folder.write_history(trainer.history)
+        plot_curves(
+            trainer.history,
+            ["acc", "loss"],
+            folder.file("curves.png"),
+            baselines=baselines,
+            title=folder.path.name,
+        )
+
+    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS})
+    trainer = Trainer(
+        model, task, config, checkpoint=folder.file("checkpoint.pt"), on_epoch_end=after_epoch
+    )
+    trainer.fit(train_batches, val_batches)
+    folder.save_weights(
+        model,
+        {
+            "model": model_name,
+            "model_settings": built,
+            "text": {
+                "task": task.name,
+                "labels": data.labels,
+                "max_len": settings["max_len"],
+                "truncating": settings["truncating"],
+                "padding": settings["padding"],
+                "train_counts": np.bincount(data.train.labels, minlength=len(data.labels)).tolist(),
+            },
+        },
+    )
+    best = trainer.history[trainer.best_epoch - 1]
+    metrics = {
+        "experiment": settings["experiment"],
+        "dataset": data.name,
+        "model": model_name,
+        "params": params,
+        "best_epoch": trainer.best_epoch,
+        "best_val_acc": best["val_acc"],
+        "best_val_loss": best["val_loss"],
+    }
+    if data.test is not None:
+        test_metrics = evaluate(
+            model, task, ArrayBatches(as_ids(data.test), targets(data.test), 256)
+        )
+        metrics.update(test_acc=test_metrics["acc"], test_loss=test_metrics["loss"])
+    metrics.update(
+        seconds_per_epoch=float(np.mean([row["seconds"] for row in trainer.history])),
+        epochs_run=len(trainer.history),
+    )
+
+    def logits(split: TextSplit) -> np.ndarray:
+        ids = as_ids(split)
+        return predict(model, (ids[i : i + 256] for i in range(0, len(ids), 256))).numpy()
+
+    return TrainedText(model, metrics, logits)

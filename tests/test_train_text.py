@@ -1,0 +1,192 @@
+"""`convseq train text`: every input format, labels, baselines, reports, and every bad input."""
+
+import json
+
+import pytest
+
+from convseq.cli.main import main
+from tests.text_helpers import (
+    SENTIMENT,
+    TOPICS,
+    make_rows,
+    train,
+    write_csv,
+    write_folders,
+    write_jsonl,
+)
+
+RUN_FILES = {
+    "config.json",
+    "history.csv",
+    "curves.png",
+    "model.safetensors",
+    "tokenizer.json",
+    "metrics.json",
+    "labels.json",
+    "confusion.png",
+}
+
+
+def test_multiclass_csv_with_string_labels(tmp_path, capsys):
+    data = write_csv(tmp_path / "news.csv", make_rows(TOPICS, 180), header=("headline", "topic"))
+    out = tmp_path / "run"
+    code = train(data, out, "--text-column", "headline", "--label-column", "topic", "--epochs", "3")
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == RUN_FILES
+    labels = json.loads((out / "labels.json").read_text())
+    assert labels["labels"] == ["food", "sport", "tech"]
+    assert sum(labels["train_counts"].values()) == 144  # 80% of 180, stratified
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == ["food", "sport", "tech"]
+    assert metrics["baseline_val_acc"] == pytest.approx(1 / 3)
+    assert metrics["best_val_acc"] > metrics["baseline_val_acc"]
+    assert 0 < metrics["val_macro_f1"] <= 1
+    assert sum(map(sum, metrics["confusion"]["matrix"])) == 36
+    printed = capsys.readouterr().out
+    assert "majority-class baseline ('food')" in printed and "macro-F1" in printed
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["text_column"] == "headline" and config["experiment"] == "train-text"
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "jsonl", "folders"])
+def test_other_formats_binary_with_validation_file(fmt, tmp_path):
+    rows, val_rows = make_rows(SENTIMENT, 80, seed=1), make_rows(SENTIMENT, 20, seed=2)
+    if fmt == "tsv":
+        data = write_csv(tmp_path / "train.tsv", rows, delimiter="\t")
+    elif fmt == "jsonl":
+        data = write_jsonl(tmp_path / "train.jsonl", rows)
+    else:
+        data = write_folders(tmp_path / "train", rows)
+    val = write_csv(tmp_path / "val.csv", val_rows)
+    out = tmp_path / "run"
+    assert train(data, out, "--val", str(val), "--test", str(val), "--epochs", "1") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == ["neg", "pos"]
+    assert json.loads((out / "labels.json").read_text())["train_counts"] == {"neg": 40, "pos": 40}
+    assert {"test_acc", "test_macro_f1", "baseline_test_acc"} <= set(metrics)
+    assert metrics["confusion"]["split"] == "test"
+
+
+def test_classes_option_keeps_and_orders_folders(tmp_path, capsys):
+    data = write_folders(tmp_path / "aclImdb_like", make_rows(SENTIMENT, 60))
+    (tmp_path / "aclImdb_like" / "unsup").mkdir()
+    (tmp_path / "aclImdb_like" / "unsup" / "0.txt").write_text("no label here")
+    out = tmp_path / "run"
+    assert train(data, out, "--classes", "pos,neg", "--epochs", "1") == 0
+    assert json.loads((out / "labels.json").read_text())["labels"] == ["pos", "neg"]
+
+
+def test_empty_texts_are_skipped_with_a_count(tmp_path, capsys):
+    rows = make_rows(SENTIMENT, 60) + [("", "pos"), ("   ", "neg"), ("text without label", "")]
+    data = write_csv(tmp_path / "d.csv", rows)
+    assert train(data, tmp_path / "run", "--epochs", "1") == 0
+    printed = capsys.readouterr().out
+    assert "skipped 2 rows with an empty text" in printed
+    assert "skipped 1 rows without a label" in printed
+
+
+def bad(argv, capsys, tmp_path, message):
+    out = tmp_path / "run"
+    code = main(["train", "text", *argv, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()  # nothing written
+    return err
+
+
+def test_missing_file(tmp_path, capsys):
+    (tmp_path / "reviews.csv").write_text("text,label\na,b\n")
+    bad([str(tmp_path / "reviewz.csv")], capsys, tmp_path, "does not exist")
+
+
+def test_undecodable_encoding(tmp_path, capsys):
+    rows = make_rows(SENTIMENT, 20) + [("caf\u00e9 cr\u00e8me", "pos")]
+    data = write_csv(tmp_path / "latin.csv", rows, encoding="latin-1")
+    err = bad([str(data)], capsys, tmp_path, "is not valid utf-8")
+    assert "line 22" in err and "--encoding latin-1" in err
+    # the fix the message names works
+    assert train(data, tmp_path / "ok", "--encoding", "latin-1", "--epochs", "1") == 0
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n", "text,label\n"])
+def test_empty_file(content, tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text(content)
+    message = "has a header but no rows" if content.startswith("text") else "is empty"
+    bad([str(tmp_path / "empty.csv")], capsys, tmp_path, message)
+
+
+def test_misspelt_column_suggests_closest(tmp_path, capsys):
+    data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 20), header=("review", "sentiment"))
+    err = bad(
+        [str(data), "--text-column", "reviw", "--label-column", "sentiment"],
+        capsys,
+        tmp_path,
+        "has no column 'reviw' (did you mean 'review'?)",
+    )
+    assert "--text-column" in err
+    jsonl = write_jsonl(tmp_path / "d.jsonl", make_rows(SENTIMENT, 20), keys=("text", "labels"))
+    bad([str(jsonl)], capsys, tmp_path, "has no column 'label' (did you mean 'labels'?)")
+
+
+def test_only_one_class(tmp_path, capsys):
+    data = write_csv(tmp_path / "d.csv", [(f"text {i}", "pos") for i in range(30)])
+    bad([str(data)], capsys, tmp_path, "has only one class ('pos')")
+
+
+def test_nothing_left_after_skipping_empty_texts(tmp_path, capsys):
+    data = write_csv(tmp_path / "d.csv", [("", "pos"), (" ", "neg"), ("\t", "pos")])
+    bad([str(data)], capsys, tmp_path, "has no row with both a text and a label (3 empty texts")
+
+
+def test_text_column_given_as_label_is_caught(tmp_path, capsys):
+    rows = [(f"text number {i}", f"unique label {i}") for i in range(60)]
+    data = write_csv(tmp_path / "d.csv", rows)
+    bad([str(data)], capsys, tmp_path, "looks like a text column")
+
+
+def test_bad_options_are_refused_before_anything_is_written(tmp_path, capsys):
+    data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 20))
+    bad([str(data), "--model", "text-cnm"], capsys, tmp_path, "did you mean 'text-cnn'")
+    bad([str(data), "--model-settings", "{oops"], capsys, tmp_path, "must be a JSON object")
+    bad([str(data), "--val", str(tmp_path / "nope.csv")], capsys, tmp_path, "does not exist")
+    bad([str(data), "--max-len", "10"], capsys, tmp_path, "needs at least 41 tokens")
+
+
+def test_unknown_label_in_validation_file(tmp_path, capsys):
+    data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 40))
+    val = write_csv(tmp_path / "v.csv", [("great fun", "pos"), ("so so", "meh")])
+    bad(
+        [str(data), "--val", str(val)],
+        capsys,
+        tmp_path,
+        "labels the model was not trained on: 'meh'",
+    )
+
+
+def test_existing_folder_is_never_overwritten(tmp_path, capsys):
+    data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 40))
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    assert main(["train", "text", str(data), "--out", str(out)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert (out / "precious.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+
+
+def test_reader_handles_bom_crlf_quoted_newlines_and_numeric_labels(tmp_path):
+    from convseq.data.text_files import check_classes, read_labelled_texts, read_texts
+
+    raw = '\ufefftext,label\r\n"two\nlines, quoted",10\r\nsep\u2028inside,9\r\nplain,2\r\n'
+    path = tmp_path / "d.csv"
+    path.write_bytes(raw.encode("utf-8"))
+    data = read_labelled_texts(path)
+    assert data.texts == ["two\nlines, quoted", "sep\u2028inside", "plain"]
+    assert check_classes(data, "label") == ["2", "9", "10"]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text('{"text": "a", "label": 1}\n\n{"text": "b", "label": true}\n')
+    assert read_labelled_texts(jsonl).labels == ["1", "true"]
+    lines = tmp_path / "in.txt"
+    lines.write_bytes(b"first\r\nsecond \xe2\x80\xa8 same line\n\nlast")
+    assert read_texts(lines) == ["first", "second \u2028 same line", "", "last"]
