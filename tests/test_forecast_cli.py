@@ -197,3 +197,59 @@ def test_missing_dataset_file_names_where_to_put_it(tmp_path, capsys, monkeypatc
     assert main(args) == 2
     assert "put jena_climate_2009_2016.csv.zip in" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    from convseq.training.trainer import Trainer
+
+    data = broken_ett(tmp_path / "data")
+    args = ["--data-dir", str(data), *tiny_args("etth1-cnn-gru"), "--epochs", "2"]
+    assert main(["run", "etth1-cnn-gru", "--out", str(tmp_path / "whole"), *args]) == 0
+
+    save = Trainer._save_checkpoint
+
+    def save_then_die(self, epoch, schedule):
+        save(self, epoch, schedule)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
+    killed = tmp_path / "killed"
+    assert main(["run", "etth1-cnn-gru", "--out", str(killed), *args]) == 130
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save)
+    assert main(["run", "etth1-cnn-gru", "--resume", str(killed)]) == 0
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    resumed = json.loads((killed / "metrics.json").read_text())
+    for key in ("best_val_mae", "test_mae", "best_epoch"):
+        assert resumed[key] == whole[key]
+
+
+def test_any_csv_with_its_own_time_format_and_fraction_splits(tmp_path, capsys):
+    lines, _ = ett_lines(700)
+    # day/month/year times and other column names: nothing ETTh1-specific is assumed
+    rows = [line.split(",") for line in lines[1:]]
+    text = "when,load,temp\n" + "".join(
+        f"{r[0][8:10]}/{r[0][5:7]}/{r[0][:4]} {r[0][11:16]},{r[1]},{r[7]}\n" for r in rows
+    )
+    (tmp_path / "plant.csv").write_text(text)
+    runs = tmp_path / "runs"
+    common = ["--csv", str(tmp_path / "plant.csv"), "--time-column", "when", "--target", "temp",
+              "--time-format", "%d/%m/%Y %H:%M", "--units", "degC", "--lookback", "48",
+              "--delay", "5", "--splits", "0.6,0.2,0.2"]  # fmt: skip
+    for model in ("common-sense", "series-gru"):
+        out = runs / "series-csv" / model
+        extra = TRAINING if model != "common-sense" else []
+        assert (
+            main(["run", "series-csv", *common, "--model", model, "--out", str(out), *extra]) == 0
+        )
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["dataset"] == "plant" and metrics["model"] == model
+    norm = json.loads((runs / "series-csv" / "series-gru" / "normalization.json").read_text())
+    assert norm["columns"] == ["load", "temp"] and norm["splits"] == [
+        [0, 420],
+        [420, 560],
+        [560, 700],
+    ]
+    assert main(["compare", "plant", "--runs", str(runs)]) == 0
+    assert "test MAE (degC)" in capsys.readouterr().out
+    assert main(["run", "series-csv", *common, "--model", "series-grux"]) == 2
+    assert "did you mean 'series-gru'" in capsys.readouterr().err
