@@ -62,7 +62,7 @@ def test_each_preset_runs_one_short_epoch(finished, name):
     learned = not name.endswith("baseline")
     assert {p.name for p in folder.iterdir()} == RUN_FILES | ({"curves.png"} if learned else set())
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert set(metrics) == METRIC_KEYS
+    assert set(metrics) == METRIC_KEYS | {"weights_sha256"}
     assert metrics["experiment"] == name and metrics["dataset"] == name.split("-")[0]
     assert metrics["units"] == "degC"
     scale = metrics["best_val_mae_units"] / metrics["best_val_mae"]

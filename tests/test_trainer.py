@@ -35,12 +35,14 @@ def test_learns_separable_task():
     assert set(history[0]) >= {"loss", "acc", "val_loss", "val_acc", "seconds", "samples_per_s"}
 
 
+def strip(history):
+    """History rows without the timing columns, which differ between runs."""
+    return [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in history]
+
+
 def test_same_seed_same_history():
     _, a, _ = fit_linear(TrainConfig(epochs=3, seed=7))
     _, b, _ = fit_linear(TrainConfig(epochs=3, seed=7))
-    strip = lambda h: [
-        {k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in h
-    ]  # noqa: E731
     assert strip(a) == strip(b)
 
 
@@ -97,9 +99,6 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
     finally:
         tr.Trainer._save_checkpoint = original
     trainer, resumed, resumed_model = fit_linear(TrainConfig(epochs=4, seed=3), checkpoint=ckpt)
-    strip = lambda h: [
-        {k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in h
-    ]  # noqa: E731
     assert strip(resumed) == strip(full)
     for a, b in zip(
         full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True
