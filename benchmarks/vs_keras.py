@@ -35,6 +35,7 @@ Needs the ``bench`` extra: ``pip install -e ".[bench]"``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -137,7 +138,7 @@ def distinct_per_batch(ids, batch: int) -> float:
 # ------------------------------------------------------------- workers
 def convseq_worker(bench: Bench, samples: int, seed: int, uniform_tokens: bool) -> dict:
     """Train as ``convseq run`` would and time the samples after the warm-up."""
-    import convseq  # noqa: F401  (first, so its runtime settings apply before torch loads)
+    importlib.import_module("convseq")  # before torch, so its thread settings apply
     import torch
 
     from convseq.experiments import get_experiment
@@ -174,7 +175,10 @@ class _Batches:
 
     def epoch(self, n):
         for i in range(len(self)):
-            yield self.x[i * self.batch : (i + 1) * self.batch], self.y[i * self.batch : (i + 1) * self.batch]
+            yield (
+                self.x[i * self.batch : (i + 1) * self.batch],
+                self.y[i * self.batch : (i + 1) * self.batch],
+            )
 
 
 class _WarmThenTimed:
@@ -314,7 +318,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(BENCHES), help="comma-separated models")
     parser.add_argument("--pairs", type=int, default=3, help="convseq/keras pairs per model")
-    parser.add_argument("--samples", type=int, default=0, help="timed samples (0: per-model default)")
+    parser.add_argument(
+        "--samples", type=int, default=0, help="timed samples (0: per-model default)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--uniform-tokens", action="store_true", help="IMDB ids uniform over the vocabulary"
@@ -342,6 +348,7 @@ def main(argv=None) -> int:
         print('keras and tensorflow are needed: pip install -e ".[bench]"', file=sys.stderr)
         return 2
 
+    importlib.import_module("convseq")  # before torch, so its thread settings apply
     import torch
 
     peak = matmul_gflops()

@@ -109,7 +109,7 @@ class EmbeddingConvPoolFunction(torch.autograd.Function):
         device = out.device
         where = (step + (kernel_size - 1)) * channels + torch.arange(channels, device=device)
         where += (torch.arange(batch, device=device) * (padded_len * channels)).view(-1, 1, 1)
-        padded.view(-1)[where.reshape(-1)] = grad_pooled.reshape(-1)
+        padded.view(-1).scatter_(0, where.reshape(-1), grad_pooled.reshape(-1))
         grad_proj = _projection_grad(index, padded, length, kernel_size)
         grad_embedding = grad_weight = None
         if ctx.needs_input_grad[1]:

@@ -44,6 +44,12 @@ class RMSprop(torch.optim.Optimizer):
         }
         super().__init__(params, defaults)
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        for state in self.state.values():  # torch casts every state tensor to the param's dtype
+            if "row_step" in state:
+                state["row_step"] = state["row_step"].long()
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
@@ -51,6 +57,7 @@ class RMSprop(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            dense: list[tuple[torch.Tensor, torch.Tensor]] = []
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -64,21 +71,37 @@ class RMSprop(torch.optim.Optimizer):
                 else:
                     if grad.is_sparse:  # weight decay moves every row: go dense
                         grad = grad.to_dense()
-                    _dense_update(p, grad, state, group)
+                    _catch_up(p, state, group["rho"])
+                    state["step"] += 1
+                    if group["weight_decay"]:
+                        grad = grad.add(p, alpha=group["weight_decay"])
+                    dense.append((p, grad))
+            if dense:
+                _dense_update(dense, [self.state[p]["square_avg"] for p, _ in dense], group)
         return loss
 
 
-def _dense_update(p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
-    rho = group["rho"]
-    square_avg = state["square_avg"]
-    if "row_step" in state:  # rows left behind by earlier sparse steps: catch them up
+def _catch_up(p: torch.Tensor, state: dict, rho: float) -> None:
+    """Apply the decays that rows skipped by earlier sparse steps still owe."""
+    if "row_step" in state:
         missed = state["step"] - state.pop("row_step")
-        square_avg.mul_(_rows_view(torch.pow(rho, missed.double()).to(p.dtype), p))
-    state["step"] += 1
-    if group["weight_decay"]:
-        grad = grad.add(p, alpha=group["weight_decay"])
-    square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
-    p.addcdiv_(grad, _denominator(square_avg.clone(), group), value=-group["lr"])
+        state["square_avg"].mul_(_rows_view(torch.pow(rho, missed.double()).to(p.dtype), p))
+
+
+def _dense_update(pairs, square_avgs, group: dict) -> None:
+    """One RMSprop step for many dense tensors, a few multi-tensor kernels in all."""
+    params = [p for p, _ in pairs]
+    grads = [g for _, g in pairs]
+    rho, eps = group["rho"], group["eps"]
+    torch._foreach_mul_(square_avgs, rho)
+    torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - rho)
+    if group["eps_inside_sqrt"]:
+        denominators = torch._foreach_add(square_avgs, eps)
+        torch._foreach_sqrt_(denominators)
+    else:
+        denominators = torch._foreach_sqrt(square_avgs)
+        torch._foreach_add_(denominators, eps)
+    torch._foreach_addcdiv_(params, grads, denominators, value=-group["lr"])
 
 
 def _sparse_update(p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:

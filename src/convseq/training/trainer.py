@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from convseq.atomic import write_with
 from convseq.errors import UserError
+from convseq.runtime import keep_freed_memory
 from convseq.training.optim import Schedule, densify_sparse_grads, make_optimizer
 from convseq.training.tasks import Task
 
@@ -75,6 +76,7 @@ class Trainer:
     # ----------------------------------------------------------------- fit
     def fit(self, train_data, val_data) -> list[dict]:
         cfg = self.config
+        keep_freed_memory()  # every step reuses the last one's memory
         schedule = Schedule(
             cfg.schedule, self.optimizer, cfg.epochs * len(train_data), self.task.mode
         )
