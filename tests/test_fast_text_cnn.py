@@ -141,3 +141,12 @@ def test_trainer_gives_the_same_weights_for_both_paths(optimizer, grad_clip):
         results.append(model.state_dict())
     for name in results[0]:
         torch.testing.assert_close(results[0][name], results[1][name], msg=name)
+
+
+@pytest.mark.parametrize("bad_id", [-1, VOCAB])
+def test_ids_outside_the_vocabulary_are_refused_like_the_plain_model(bad_id):
+    ids = torch.zeros(1, 60, dtype=torch.long)
+    ids[0, 10] = bad_id
+    for model in twin_models(**SMALL):
+        with pytest.raises(IndexError):
+            model(ids)

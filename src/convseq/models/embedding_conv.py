@@ -38,6 +38,10 @@ class _TokenIndex:
         sorted_ids, self.order = torch.sort(flat)  # positions grouped by token
         self.tokens, self.counts = torch.unique_consecutive(sorted_ids, return_counts=True)
         self.starts = torch.cumsum(self.counts, 0) - self.counts
+        if self.tokens[0] < 0 or self.tokens[-1] >= vocab_size:  # as nn.Embedding refuses them
+            raise IndexError(
+                f"token ids must lie in [0, {vocab_size}), got {self.tokens[[0, -1]].tolist()}"
+            )
         # inverse[i] = index into ``tokens`` of the token at flat position i
         slot = torch.empty(vocab_size, dtype=torch.long, device=ids.device)
         slot[self.tokens] = torch.arange(len(self.tokens), device=ids.device)

@@ -22,13 +22,14 @@ class ReferenceTextCNN(nn.Module):
     10,000 and embedding 128), with a logit output instead of its buggy
     sigmoid-less probability.
 
-    ``fused`` (the default) computes the embedding and first convolution as
-    one layer over the distinct tokens of the batch, then max-pools before
-    adding the bias and applying the ReLU (both commute with the max), so the
-    function and the parameters are those of the layer-by-layer path
-    (``fused=False``), only cheaper. ``sparse_grad`` makes the fused layer
-    return the embedding gradient as sparse rows, as ``nn.Embedding(sparse=True)``
-    does; the trainer and ``LazyRMSprop`` take those without densifying.
+    ``fused`` (the default) runs embedding -> conv -> ReLU -> max-pool as one
+    layer over the distinct tokens of the batch (``models/embedding_conv.py``)
+    and conv -> ReLU -> global max as another (``models/conv_global_max.py``):
+    the same function and parameters as the layer-by-layer path
+    (``fused=False``), several times cheaper to train on a CPU. ``sparse_grad``
+    makes the embedding gradient sparse rows, as ``nn.Embedding(sparse=True)``
+    does; the trainer hands them to convseq's RMSprop as they are and
+    densifies them for other optimizers and for gradient clipping.
     """
 
     def __init__(
