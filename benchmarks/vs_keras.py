@@ -12,8 +12,10 @@ reported, so drifting machine load hits both sides alike. One line per model:
     imdb-cnn: convseq 2,950 samples/s | keras 820 samples/s | ratio 0.28 (target <= 0.33) ok
 
 ``ratio`` is convseq time / Keras time for the same samples (median of the
-per-pair ratios). The machine's fp32 matmul GFLOP/s is measured too, with the
-fraction of it that convseq's imdb-cnn training reaches. The exit status is 1
+per-pair ratios); the CPU-time ratio beside it (CPU seconds of all threads,
+same samples) shows the work each side does, which a busy machine distorts
+less than the wall clock. The machine's fp32 matmul GFLOP/s is measured too,
+with the fraction of it that convseq's imdb-cnn training reaches. The exit status is 1
 when a model misses its target or is not available, 2 on bad usage.
 
 The convseq side is what ``convseq run`` does: the model comes from
@@ -165,7 +167,12 @@ def convseq_worker(bench: Bench, samples: int, seed: int, uniform_tokens: bool) 
     trainer = Trainer(model, make_task(bench.task), config, progress=False)
     train = _WarmThenTimed(x, y, bench.batch, warm)
     history = trainer.fit(train, _Batches(x[: bench.batch], y[: bench.batch], bench.batch))
-    return {"available": True, "seconds": history[-1]["seconds"], "samples": samples}
+    return {
+        "available": True,
+        "seconds": history[-1]["seconds"],
+        "cpu_seconds": train.cpu_seconds,
+        "samples": samples,
+    }
 
 
 class _Batches:
@@ -198,7 +205,9 @@ class _WarmThenTimed:
         return len(self.parts[2])
 
     def epoch(self, n):
-        return self.parts[n].epoch(n)
+        began = time.process_time()
+        yield from self.parts[n].epoch(n)
+        self.cpu_seconds = time.process_time() - began  # all threads, training loop only
 
 
 def keras_worker(bench: Bench, samples: int, seed: int, uniform_tokens: bool) -> dict:
@@ -213,7 +222,12 @@ def keras_worker(bench: Bench, samples: int, seed: int, uniform_tokens: bool) ->
     timer = _KerasEpochTimer()
     model.fit(x[:warm], y[:warm], batch_size=bench.batch, epochs=1, verbose=0)
     model.fit(x[warm:], y[warm:], batch_size=bench.batch, epochs=1, verbose=0, callbacks=[timer])
-    return {"available": True, "seconds": timer.seconds, "samples": samples}
+    return {
+        "available": True,
+        "seconds": timer.seconds,
+        "cpu_seconds": timer.cpu_seconds,
+        "samples": samples,
+    }
 
 
 def keras_model(name: str):
@@ -261,13 +275,15 @@ class _KerasEpochTimer:
         base = _keras_timer_base()
 
         class Timer(base):
-            seconds = 0.0
+            seconds = cpu_seconds = 0.0
 
             def on_epoch_begin(self, epoch, logs=None):
                 self.began = time.perf_counter()
+                self.cpu_began = time.process_time()
 
             def on_epoch_end(self, epoch, logs=None):
                 self.seconds = time.perf_counter() - self.began
+                self.cpu_seconds = time.process_time() - self.cpu_began
 
         return Timer()
 
@@ -368,13 +384,14 @@ def main(argv=None) -> int:
                 f"{name}: {distinct_per_batch(ids, bench.batch):,.0f} distinct tokens per batch "
                 f"of {bench.batch} (real IMDB: about 1,740)"
             )
-        ratios, ours, theirs = [], [], []
+        ratios, cpu_ratios, ours, theirs = [], [], [], []
         for _ in range(args.pairs):
             a = run_worker("convseq", bench, samples, args.seed, args.uniform_tokens)
             b = run_worker("keras", bench, samples, args.seed, args.uniform_tokens)
             theirs.append(samples / b["seconds"])
             if a["available"]:
                 ratios.append(a["seconds"] / b["seconds"])
+                cpu_ratios.append(a["cpu_seconds"] / b["cpu_seconds"])
                 ours.append(samples / a["seconds"])
         if not ratios:
             print(
@@ -390,7 +407,8 @@ def main(argv=None) -> int:
             f"{name}: convseq {statistics.median(ours):,.0f} samples/s | "
             f"keras {statistics.median(theirs):,.0f} samples/s | ratio {ratio:.2f} "
             f"(target <= {bench.target}) {'ok' if ok else 'MISSED'}  "
-            f"[pairs: {', '.join(f'{r:.2f}' for r in ratios)}]"
+            f"[pairs: {', '.join(f'{r:.2f}' for r in ratios)}; "
+            f"CPU-time ratio {statistics.median(cpu_ratios):.2f}]"
         )
         if name == "imdb-cnn":
             achieved = statistics.median(ours) * imdb_cnn_flops_per_sample() / 1e9
