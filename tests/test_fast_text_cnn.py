@@ -150,3 +150,43 @@ def test_ids_outside_the_vocabulary_are_refused_like_the_plain_model(bad_id):
     for model in twin_models(**SMALL):
         with pytest.raises(IndexError):
             model(ids)
+
+
+def test_resuming_a_killed_run_gives_the_uninterrupted_weights(tmp_path, monkeypatch):
+    """The lazy optimizer state (per-row steps) survives the per-epoch checkpoint."""
+    from convseq.data.batches import ArrayBatches
+    from convseq.training.tasks import make_task
+    from convseq.training.trainer import TrainConfig, Trainer
+
+    torch.manual_seed(6)
+    ids = torch.randint(0, VOCAB, (12, 50))
+    labels = torch.randint(0, 2, (12,)).float()
+
+    def fit(checkpoint=None):
+        torch.manual_seed(0)
+        model = build_model("text-cnn", vocab_size=VOCAB, **SMALL)
+        trainer = Trainer(
+            model, make_task("binary"), TrainConfig(epochs=3), checkpoint=checkpoint, progress=False
+        )
+        history = trainer.fit(
+            ArrayBatches(ids, labels, 4, shuffle=True), ArrayBatches(ids, labels, 6)
+        )
+        return model.state_dict(), [(row["loss"], row["val_loss"]) for row in history]
+
+    full, full_history = fit()
+    ckpt = tmp_path / "checkpoint.pt"
+    original = Trainer._save_checkpoint
+
+    def save_then_die(self, epoch, schedule):
+        original(self, epoch, schedule)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(ckpt)
+    monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+    resumed, resumed_history = fit(ckpt)
+    assert resumed_history == full_history and len(full_history) == 3
+    for name in full:
+        assert torch.equal(full[name], resumed[name]), name
