@@ -36,16 +36,15 @@ class _TokenIndex:
     def __init__(self, ids: torch.Tensor, vocab_size: int):
         flat = ids.reshape(-1)
         sorted_ids, self.order = torch.sort(flat)  # positions grouped by token
+        low, high = sorted_ids[[0, -1]].tolist()
+        if low < 0 or high >= vocab_size:  # as nn.Embedding refuses them
+            raise IndexError(f"token ids must lie in [0, {vocab_size}), got {low} and {high}")
         self.tokens, self.counts = torch.unique_consecutive(sorted_ids, return_counts=True)
         self.starts = torch.cumsum(self.counts, 0) - self.counts
-        if self.tokens[0] < 0 or self.tokens[-1] >= vocab_size:  # as nn.Embedding refuses them
-            raise IndexError(
-                f"token ids must lie in [0, {vocab_size}), got {self.tokens[[0, -1]].tolist()}"
-            )
         # inverse[i] = index into ``tokens`` of the token at flat position i
         slot = torch.empty(vocab_size, dtype=torch.long, device=ids.device)
         slot[self.tokens] = torch.arange(len(self.tokens), device=ids.device)
-        self.inverse = slot[flat]
+        self.inverse = slot.index_select(0, flat.long())
 
 
 def _conv_from_projections(index: _TokenIndex, proj: torch.Tensor, shape, kernel_size: int):
@@ -53,7 +52,8 @@ def _conv_from_projections(index: _TokenIndex, proj: torch.Tensor, shape, kernel
     batch, length = shape
     channels = proj.shape[1] // kernel_size
     taps = torch.arange(kernel_size, device=proj.device)
-    bags = index.inverse.view(batch, length).unfold(1, kernel_size, 1) * kernel_size + taps
+    first_rows = (index.inverse * kernel_size).view(batch, length)  # row of tap 0 in proj
+    bags = first_rows.unfold(1, kernel_size, 1) + taps
     out = F.embedding_bag(bags.reshape(-1, kernel_size), proj.view(-1, channels), mode="sum")
     return out.view(batch, length - kernel_size + 1, channels)
 
@@ -111,8 +111,9 @@ class EmbeddingConvPoolFunction(torch.autograd.Function):
         padded = grad_pooled.new_zeros(batch, padded_len, channels)
         step = winner.squeeze(2).permute(0, 2, 1)  # (batch, pooled, out), like grad_pooled
         device = out.device
-        where = (step + (kernel_size - 1)) * channels + torch.arange(channels, device=device)
-        where += (torch.arange(batch, device=device) * (padded_len * channels)).view(-1, 1, 1)
+        offset = torch.arange(batch, device=device).view(-1, 1, 1) * (padded_len * channels)
+        offset = offset + torch.arange(channels, device=device) + (kernel_size - 1) * channels
+        where = step * channels + offset  # flat position of (sample, step + kernel - 1, channel)
         padded.view(-1).scatter_(0, where.reshape(-1), grad_pooled.reshape(-1))
         grad_proj = _projection_grad(index, padded, length, kernel_size)
         grad_embedding = grad_weight = None

@@ -84,8 +84,8 @@ class RMSprop(torch.optim.Optimizer):
 def _catch_up(p: torch.Tensor, state: dict, rho: float) -> None:
     """Apply the decays that rows skipped by earlier sparse steps still owe."""
     if "row_step" in state:
-        missed = state["step"] - state.pop("row_step")
-        state["square_avg"].mul_(_rows_view(torch.pow(rho, missed.double()).to(p.dtype), p))
+        missed = (state["step"] - state.pop("row_step")).to(p.dtype)
+        state["square_avg"].mul_(_rows_view(torch.pow(rho, missed), p))
 
 
 def _dense_update(pairs, square_avgs, group: dict) -> None:
@@ -113,8 +113,8 @@ def _sparse_update(p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict
     state["step"] += 1
     step, row_step = state["step"], state["row_step"]
     rows, values = _unique_rows(grad)
-    missed = (step - row_step.index_select(0, rows)).double()
-    decay = _rows_view(torch.pow(rho, missed).to(p.dtype), p)
+    missed = (step - row_step.index_select(0, rows)).to(p.dtype)
+    decay = _rows_view(torch.pow(rho, missed), p)
     square_avg = state["square_avg"].index_select(0, rows).mul_(decay)
     square_avg.addcmul_(values, values, value=1 - rho)
     state["square_avg"].index_copy_(0, rows, square_avg)
