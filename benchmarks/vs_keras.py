@@ -47,6 +47,9 @@ import time
 from dataclasses import dataclass
 
 VOCAB, REVIEW_LEN = 10_000, 500
+# the environment as the user gave it, for the workers: importing convseq here
+# sets convseq's thread defaults, which the Keras side must not inherit
+USER_ENVIRONMENT = dict(os.environ)
 JENA_FEATURES = 14
 
 
@@ -302,7 +305,7 @@ def run_worker(framework: str, bench: Bench, samples: int, seed: int, uniform: b
         "--seed",
         str(seed),
     ] + (["--uniform-tokens"] if uniform else [])
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=USER_ENVIRONMENT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
