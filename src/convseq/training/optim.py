@@ -7,6 +7,7 @@ import math
 import torch
 
 from convseq.errors import UserError
+from convseq.training.rmsprop import RMSprop
 
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
 SCHEDULES = ("none", "cosine", "onecycle", "plateau")
@@ -15,11 +16,16 @@ SCHEDULES = ("none", "cosine", "onecycle", "plateau")
 def make_optimizer(
     name: str, params, lr: float, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
-    """RMSprop uses Keras's defaults (rho 0.9, eps 1e-7) so the reference trains as in Keras."""
+    """RMSprop uses Keras's defaults (rho 0.9, eps 1e-7) so the reference trains as in Keras.
+
+    It is torch's RMSprop arithmetic that also takes sparse embedding gradients
+    (see ``convseq.training.rmsprop``); the other optimizers get dense gradients
+    from the trainer.
+    """
     if lr <= 0:
         raise UserError(f"learning rate must be positive, got {lr}; pass e.g. --lr 0.001")
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7, weight_decay=weight_decay)
+        return RMSprop(params, lr=lr, rho=0.9, eps=1e-7, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
@@ -27,6 +33,13 @@ def make_optimizer(
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise UserError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def densify_sparse_grads(params) -> None:
+    """Turn sparse gradients into dense ones, for optimizers and clipping that need them."""
+    for p in params:
+        if p.grad is not None and p.grad.is_sparse:
+            p.grad = p.grad.to_dense()
 
 
 class Schedule:
@@ -46,8 +59,13 @@ class Schedule:
             )
         elif name == "onecycle":
             max_lr = [g["lr"] for g in optimizer.param_groups]
+            # cycle momentum only where the optimizer has one (not RMSprop)
+            momentum = optimizer.defaults.get("momentum") or "betas" in optimizer.defaults
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=max_lr, total_steps=max(total_steps, 2)
+                optimizer,
+                max_lr=max_lr,
+                total_steps=max(total_steps, 2),
+                cycle_momentum=bool(momentum),
             )
         elif name == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

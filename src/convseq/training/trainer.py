@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from convseq.atomic import write_with
 from convseq.errors import UserError
-from convseq.training.optim import Schedule, make_optimizer
+from convseq.runtime import keep_freed_memory
+from convseq.training.optim import Schedule, densify_sparse_grads, make_optimizer
 from convseq.training.tasks import Task
 
 
@@ -59,8 +60,14 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.on_epoch_end = on_epoch_end
         self.progress = progress
-        params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = make_optimizer(config.optimizer, params, config.lr, config.weight_decay)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(
+            config.optimizer, self.params, config.lr, config.weight_decay
+        )
+        # sparse gradients (embedding rows) go straight to an optimizer that takes them
+        self.dense_grads = config.grad_clip > 0 or not getattr(
+            self.optimizer, "accepts_sparse_grads", False
+        )
         self.history: list[dict] = []
         self.best_value: float | None = None
         self.best_epoch = 0
@@ -69,6 +76,7 @@ class Trainer:
     # ----------------------------------------------------------------- fit
     def fit(self, train_data, val_data) -> list[dict]:
         cfg = self.config
+        keep_freed_memory()  # every step reuses the last one's memory
         schedule = Schedule(
             cfg.schedule, self.optimizer, cfg.epochs * len(train_data), self.task.mode
         )
@@ -121,6 +129,8 @@ class Trainer:
             loss = self.task.loss(output, targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.dense_grads:
+                densify_sparse_grads(self.params)
             if self.config.grad_clip:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
