@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convseq.data.series import Series, load_etth1, load_jena, read_series_csv
+from convseq.data.series import (
+    JENA_TIME_COLUMN,
+    JENA_TIME_FORMAT,
+    Series,
+    load_etth1,
+    load_jena,
+    read_series_csv,
+)
 from convseq.errors import UserError, closest
 from convseq.experiments.registry import Experiment, register
 from convseq.experiments.series_run import (
@@ -45,8 +52,8 @@ def _etth1(settings: dict) -> Series:
     )
 
 
-JENA = SeriesData("jena", _jena, "degC")
-ETTH1 = SeriesData("etth1", _etth1, "degC")
+JENA = SeriesData("jena", _jena, "degC", JENA_TIME_COLUMN, JENA_TIME_FORMAT)
+ETTH1 = SeriesData("etth1", _etth1, "degC", "date")
 
 # the settings each learned model takes from the command line
 MODEL_KEYS = {

@@ -61,6 +61,8 @@ class SeriesData:
     name: str  # the "dataset" field of metrics.json
     load: Callable[[dict], Series]
     units: str
+    time_column: str = ""  # how prediction reads new files (default: the settings' own)
+    time_format: str = ""
 
 
 # ------------------------------------------------------------ preparation
@@ -140,8 +142,10 @@ def prepare(series: Series, settings: dict) -> Prepared:
     return Prepared(*windows, names, target_index, mean, std)
 
 
-def save_normalization(folder: RunFolder, prepared: Prepared, settings: dict, rows: int) -> None:
-    """What prediction needs to rebuild the inputs and read the outputs in units."""
+def save_normalization(
+    folder: RunFolder, prepared: Prepared, settings: dict, rows: int, data: SeriesData
+) -> None:
+    """What prediction needs to read new files, rebuild the inputs and read the outputs in units."""
     write_json(
         folder.file("normalization.json"),
         {
@@ -155,6 +159,10 @@ def save_normalization(folder: RunFolder, prepared: Prepared, settings: dict, ro
             "delay": settings["delay"],
             "splits": parse_splits(settings["splits"], rows),
             "rows": rows,
+            "time_column": data.time_column or settings.get("time_column", ""),
+            "time_format": data.time_format or settings.get("time_format", ""),
+            "duplicate_times": settings["duplicate_times"],
+            "fill": settings.get("fill", "none"),
         },
     )
 
@@ -202,8 +210,9 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     series = data.load(settings)
     print(describe(series))
     prepared = prepare(series, settings)
-    save_normalization(folder, prepared, settings, len(series))
+    save_normalization(folder, prepared, settings, len(series), data)
     units = data.units or settings.get("units", "")
+    shown_units = f" {units}" if units else ""
     print(
         f"windows: {prepared.train.num_windows} train / {prepared.val.num_windows} validation / "
         f"{prepared.test.num_windows} test, {prepared.train.length} steps x "
@@ -212,7 +221,13 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
 
     seed_everything(seed)
     settings_used = model_settings_for(model_name, prepared, extra)
-    model = build_model(model_name, **settings_used)
+    try:
+        model = build_model(model_name, **settings_used)
+    except TypeError as exc:  # a setting the model does not take
+        raise UserError(
+            f"model {model_name!r} does not accept these settings ({exc}); "
+            "check --model-settings or pick another --model"
+        ) from None
     min_length = getattr(model, "min_length", 1)
     if prepared.train.length < min_length:
         raise UserError(
@@ -228,8 +243,9 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     baselines = baseline_scores(prepared, task)
     print(
         f"common-sense baseline: validation MAE {baselines['baseline_val_mae']:.4f} "
-        f"({baselines['baseline_val_mae_units']:.3f} {units}), test MAE "
-        f"{baselines['baseline_test_mae']:.4f} ({baselines['baseline_test_mae_units']:.3f} {units})"
+        f"({baselines['baseline_val_mae_units']:.3f}{shown_units}), test MAE "
+        f"{baselines['baseline_test_mae']:.4f} ({baselines['baseline_test_mae_units']:.3f}"
+        f"{shown_units})"
     )
     trainable = any(p.requires_grad for p in model.parameters())
     if trainable:
