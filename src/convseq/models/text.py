@@ -61,7 +61,11 @@ class ReferenceTextCNN(nn.Module):
     def _use_fused(self) -> bool:
         # A forward hook on a layer (the model summary sets them) wants to see
         # that layer run, so such calls take the layer-by-layer path.
+        # Exporters (ONNX, torch.export) trace through dynamo and cannot see
+        # inside the fused autograd functions, so they get the plain layers too.
         layers = (self.embedding, self.conv1, self.pool, self.conv2)
+        if torch.compiler.is_compiling():
+            return False
         return self.fused and not any(layer._forward_hooks for layer in layers)
 
     def _features_layers(self, ids: torch.Tensor) -> torch.Tensor:
