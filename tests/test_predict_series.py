@@ -302,3 +302,22 @@ def test_damaged_run_folders_are_refused(run, tmp_path, capsys, damage, message)
         argv = [command, str(copy)] + ([] if command == "export" else [str(data)])
         refused(argv, capsys, message)
     assert not (copy / "export").exists()
+
+
+def test_series_options_are_refused_for_text_runs(tmp_path, capsys):
+    from tests.text_helpers import SENTIMENT, make_rows, train, write_csv
+
+    data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 40))
+    assert train(data, tmp_path / "text", "--epochs", "1") == 0
+    texts = tmp_path / "in.txt"
+    texts.write_text("great fun\n")
+    refused(
+        ["predict", str(tmp_path / "text"), str(texts), "--all"],
+        capsys,
+        "--all is for forecasting runs",
+    )
+    refused(
+        ["evaluate", str(tmp_path / "text"), str(data), "--time-column", "t"],
+        capsys,
+        "--time-column is for forecasting runs",
+    )

@@ -39,7 +39,9 @@ def add_use_commands(sub) -> None:
     )
     predict.add_argument("--text-column", help="text column of a table input (default: the run's)")
     predict.add_argument("--encoding", default="utf-8", help="encoding of INPUT (default: utf-8)")
-    predict.add_argument("--batch-size", type=int, default=256, help="texts per forward pass")
+    predict.add_argument(
+        "--batch-size", type=int, default=256, help="texts (or series windows) per forward pass"
+    )
 
     evaluate = sub.add_parser(
         "evaluate",

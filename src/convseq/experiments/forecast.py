@@ -204,6 +204,7 @@ def _load_csv(settings: dict) -> Series:
         wanted_columns(settings),
         time_format=settings["time_format"] or None,
         duplicate_times=settings["duplicate_times"],
+        encoding=settings.get("encoding", "utf-8"),  # runs begun before the option existed
     )
 
 
@@ -238,6 +239,7 @@ register(
             "csv": "",
             "time_column": "date",
             "time_format": "",
+            "encoding": "utf-8",
             "units": "",
             "model": "series-cnn-gru",
             **data_defaults(

@@ -47,6 +47,7 @@ SERIES_HELP = {
     "time_format": "strptime format of the timestamps (empty = ISO 8601)",
     "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', *BASELINES))}",
     "units": "units of the target column, for reports",
+    "encoding": "text encoding of the CSV file",
     "residual": "read windows relative to their last row and forecast the change from the "
     "target's last value (the model learns a correction to the common-sense forecast)",
     "threads": "CPU threads for PyTorch (0 = its default); these small models gain little from "

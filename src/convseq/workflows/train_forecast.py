@@ -48,7 +48,6 @@ def _defaults() -> dict:
         "data": "",
         **{k: v for k, v in csv_defaults.items() if k not in ("csv", "data_dir")},
         "fill": "none",
-        "encoding": "utf-8",
         "model_settings": "{}",
     }
 
@@ -58,7 +57,6 @@ TRAIN_FORECAST_HELP = {
     "data": "CSV file: a timestamp column plus numeric columns",
     "fill": f"gaps in the time index: {', '.join(FILL_METHODS)} (none = train on the rows as "
     "given, after reporting the gaps; ffill = repeat the last row; interpolate = straight line)",
-    "encoding": "text encoding of the file",
     "model": "model to train: series-cnn, series-cnn-gru, series-gru (or another registered "
     "series-* model), or a baseline: common-sense, mean",
     "model_settings": "JSON object of extra model settings, e.g. '{\"hidden\": 64}'",
