@@ -163,6 +163,8 @@ def convseq_worker(bench: Bench, samples: int, seed: int, uniform_tokens: bool) 
         defaults = get_experiment(bench.name).defaults
     except UserError:  # experiment not registered yet: the trainer's own defaults
         defaults = {}
+    if defaults.get("threads"):  # the preset's thread count, as `convseq run` sets it
+        torch.set_num_threads(defaults["threads"])
     config = TrainConfig(**{k: defaults[k] for k in TRAINING_KEYS if k in defaults})
     config.epochs, config.patience = 2, 0
     torch.manual_seed(seed)
