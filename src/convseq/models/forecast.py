@@ -77,7 +77,7 @@ def _fused_features(features: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """Run ``features`` (conv+ReLU blocks, each maybe followed by a max-pool) channels last.
 
     Same values as ``features(x.transpose(1, 2)).transpose(1, 2)``, through
-    ``conv_relu_pool``: one matrix product per convolution, no layout changes.
+    ``conv_relu_pool``: channels-last convolutions, no layout copies between layers.
     """
     layers = list(features)
     for i, layer in enumerate(layers):
