@@ -7,10 +7,13 @@ Keras's ``validation_split`` takes it; the tokenizer is fitted on the other
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
 from convseq.data.batches import ArrayBatches
+from convseq.data.buckets import LengthBuckets
 from convseq.data.imdb import TextSplit, load_imdb
 from convseq.data.tokenize import encode, fit_tokenizer, save_tokenizer
 from convseq.errors import UserError
@@ -76,6 +79,7 @@ def split_validation(split: TextSplit, fraction: float, seed: int) -> tuple[Text
 def run_text_experiment(
     settings: dict, folder: RunFolder, model_name: str, model_settings: dict
 ) -> dict:
+    began, cpu_began = time.perf_counter(), time.process_time()
     seed = settings["seed"]
     seed_everything(seed)
     data = load_imdb(settings["data_dir"] or None)
@@ -109,11 +113,20 @@ def run_text_experiment(
     print(summary)
 
     task = make_task("binary")
-    train_batches = ArrayBatches(
-        x_train, labels(train), settings["batch_size"], shuffle=True, seed=seed
-    )
-    val_batches = ArrayBatches(x_val, labels(val), 256)
-    test_batches = ArrayBatches(x_test, labels(test), 256)
+    if settings.get("length_buckets"):
+        # batches of similar length with the shared padding cut off (models that mask padding)
+        padding = settings["padding"]
+        train_batches = LengthBuckets(
+            x_train, labels(train), settings["batch_size"], padding, shuffle=True, seed=seed
+        )
+        val_batches = LengthBuckets(x_val, labels(val), 256, padding, shuffle=False)
+        test_batches = LengthBuckets(x_test, labels(test), 256, padding, shuffle=False)
+    else:
+        train_batches = ArrayBatches(
+            x_train, labels(train), settings["batch_size"], shuffle=True, seed=seed
+        )
+        val_batches = ArrayBatches(x_val, labels(val), 256)
+        test_batches = ArrayBatches(x_test, labels(test), 256)
 
     def after_epoch(row):
         folder.write_history(trainer.history)
@@ -141,6 +154,11 @@ def run_text_experiment(
         "test_loss": test_metrics["loss"],
         "seconds_per_epoch": float(np.mean([row["seconds"] for row in trainer.history])),
         "epochs_run": len(trainer.history),
+        # wall and CPU time of the whole run (data, tokenizer, training, test): on a
+        # machine shared with other jobs, CPU time bounds what a quiet machine needs
+        "total_seconds": round(time.perf_counter() - began, 1),
+        "cpu_seconds": round(time.process_time() - cpu_began, 1),
+        "torch_threads": torch.get_num_threads(),
     }
     return metrics
 
