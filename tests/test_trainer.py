@@ -14,6 +14,11 @@ def separable(n=400, seed=0):
     return x, y
 
 
+def strip(history):
+    """History rows without their timings, which differ from run to run."""
+    return [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in history]
+
+
 def fit_linear(config, checkpoint=None, epochs_override=None):
     seed_everything(config.seed)
     x, y = separable()
@@ -38,9 +43,6 @@ def test_learns_separable_task():
 def test_same_seed_same_history():
     _, a, _ = fit_linear(TrainConfig(epochs=3, seed=7))
     _, b, _ = fit_linear(TrainConfig(epochs=3, seed=7))
-    strip = lambda h: [
-        {k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in h
-    ]  # noqa: E731
     assert strip(a) == strip(b)
 
 
@@ -97,9 +99,6 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
     finally:
         tr.Trainer._save_checkpoint = original
     trainer, resumed, resumed_model = fit_linear(TrainConfig(epochs=4, seed=3), checkpoint=ckpt)
-    strip = lambda h: [
-        {k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in h
-    ]  # noqa: E731
     assert strip(resumed) == strip(full)
     for a, b in zip(
         full_model.state_dict().values(), resumed_model.state_dict().values(), strict=True
