@@ -55,12 +55,14 @@ REGION_DEFAULTS = {
     "channels": 500,
     "pool": "max",
     "head_dropout": 0.5,
+    "word_dropout": 0.0,
 }
 REGION_HELP = {
     **STRONG_HELP,
     "region_sizes": "words per region, one region embedding per size, e.g. 3 or 2,3",
     "channels": "features per region embedding",
     "pool": "pooling over the review: max, or maxmean (max and mean side by side)",
+    "word_dropout": "fraction of words blanked at random in each training batch",
 }
 
 
@@ -76,8 +78,10 @@ def check_region(settings: dict) -> None:
             f"the region CNN trains sparse embedding tables, which need --optimizer adam or "
             f"adamw, got {settings['optimizer']!r}"
         )
-    if not 0 <= settings["head_dropout"] < 1:
-        raise UserError(f"--head-dropout must be in [0, 1), got {settings['head_dropout']}")
+    for key in ("head_dropout", "word_dropout"):
+        if not 0 <= settings[key] < 1:
+            option = key.replace("_", "-")
+            raise UserError(f"--{option} must be in [0, 1), got {settings[key]}")
 
 
 def _region(settings: dict, folder: RunFolder) -> dict:
@@ -86,6 +90,7 @@ def _region(settings: dict, folder: RunFolder) -> dict:
         "channels": settings["channels"],
         "pool": settings["pool"],
         "head_dropout": settings["head_dropout"],
+        "word_dropout": settings["word_dropout"],
     }
     return run_text(settings, folder, "text-region-cnn", model_settings)
 

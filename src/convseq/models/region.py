@@ -10,6 +10,7 @@ lookups per word instead of a matrix product, and with sparse gradients an
 update only touches the rows of the words in the batch. Several region sizes
 can run side by side (seq2-CNN); each ends in ReLU and a masked max (and
 optionally mean) over the whole review, then dropout and one linear logit.
+Optional word dropout blanks random words while training.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class RegionCNN(nn.Module):
         channels: int = 500,
         pool: str = "max",
         head_dropout: float = 0.5,
+        word_dropout: float = 0.0,
         num_outputs: int = 1,
         padding_id: int = 0,
         sparse: bool = True,
@@ -87,9 +89,12 @@ class RegionCNN(nn.Module):
             raise UserError(f"region sizes must be positive integers, got {sizes}; pass e.g. [3]")
         if channels < 1:
             raise UserError(f"region channels must be positive, got {channels}; pass e.g. 500")
+        if not 0 <= word_dropout < 1:
+            raise UserError(f"word dropout must be in [0, 1), got {word_dropout}")
         if pool not in POOLS:
             raise UserError(f"unknown pooling {pool!r}; choose one of {', '.join(POOLS)}")
         self.pool, self.padding_id, self.sizes = pool, padding_id, sizes
+        self.word_dropout = word_dropout
         self.regions = nn.ModuleList(
             RegionEmbedding(vocab_size, k, channels, padding_id, sparse) for k in sizes
         )
@@ -98,6 +103,10 @@ class RegionCNN(nn.Module):
         self.head = nn.Linear(width, num_outputs)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.training and self.word_dropout:
+            # drop whole words while training, so no single n-gram can decide a review
+            dropped = torch.rand(ids.shape, device=ids.device) < self.word_dropout
+            ids = ids.masked_fill(dropped, self.padding_id)
         mask = ids != self.padding_id
         features = torch.cat(
             [masked_pool(torch.relu(region(ids)), mask, self.pool) for region in self.regions],
