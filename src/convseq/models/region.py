@@ -117,7 +117,11 @@ class RegionCNN(nn.Module):
 
     def summary_extra(self) -> list[str]:
         sizes = ", ".join(map(str, self.sizes))
-        return [f"Region sizes: {sizes} words; pooling: {self.pool} over the whole review"]
+        lines = [f"Region sizes: {sizes} words; pooling: {self.pool} over the whole review"]
+        for region in self.regions:
+            rows, width = region.table.weight.shape
+            lines.append(f"  region {region.size}: table {rows:,} x {width} (sparse updates)")
+        return lines
 
 
 @register_model("text-region-cnn")
