@@ -45,7 +45,7 @@ class RegionEmbedding(nn.Module):
         with torch.no_grad():
             self.table.weight[self.blank].zero_()
         self.bias = nn.Parameter(torch.zeros(channels))
-        self.offsets = nn.Buffer(torch.arange(size) * vocab_size, persistent=False)
+        self.register_buffer("offsets", torch.arange(size) * vocab_size, persistent=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         batch, time = ids.shape
