@@ -23,7 +23,13 @@ from tqdm import tqdm
 from convseq.atomic import write_with
 from convseq.errors import UserError
 from convseq.runtime import keep_freed_memory
-from convseq.training.optim import Schedule, densify_sparse_grads, make_optimizer
+from convseq.training.optim import (
+    Schedule,
+    clip_gradients,
+    densify_sparse_grads,
+    make_optimizer,
+    sparse_parameters,
+)
 from convseq.training.tasks import Task
 
 
@@ -62,12 +68,11 @@ class Trainer:
         self.progress = progress
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(
-            config.optimizer, self.params, config.lr, config.weight_decay
+            config.optimizer, self.params, config.lr, config.weight_decay, sparse_parameters(model)
         )
-        # sparse gradients (embedding rows) go straight to an optimizer that takes them
-        self.dense_grads = config.grad_clip > 0 or not getattr(
-            self.optimizer, "accepts_sparse_grads", False
-        )
+        # sparse gradients (embedding rows) go straight to an optimizer that takes them;
+        # clipping handles both kinds
+        self.dense_grads = not getattr(self.optimizer, "accepts_sparse_grads", False)
         self.history: list[dict] = []
         self.best_value: float | None = None
         self.best_epoch = 0
@@ -132,7 +137,7 @@ class Trainer:
             if self.dense_grads:
                 densify_sparse_grads(self.params)
             if self.config.grad_clip:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                clip_gradients(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
             schedule.after_batch()
             n = len(targets)
