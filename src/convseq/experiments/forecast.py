@@ -28,7 +28,7 @@ from convseq.data.series import (
     read_series_csv,
 )
 from convseq.errors import UserError, closest
-from convseq.experiments.registry import Experiment, register
+from convseq.experiments.registry import TRAINING_DEFAULTS, Experiment, register
 from convseq.experiments.series_run import (
     BASELINES,
     SERIES_HELP,
@@ -74,13 +74,7 @@ def training_defaults(**overrides) -> dict:
         "batch_size": 128,
         "steps_per_epoch": 500,
         "eval_batch_size": 1024,
-        "lr": 1e-3,
-        "optimizer": "rmsprop",
-        "weight_decay": 0.0,
-        "schedule": "none",
-        "grad_clip": 0.0,
-        "patience": 0,
-        "seed": 0,
+        **TRAINING_DEFAULTS,
     }
     base.update(overrides)
     return base
