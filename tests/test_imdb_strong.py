@@ -66,3 +66,48 @@ def test_bad_options_fail_before_anything_is_written(argv, message, capsys, tmp_
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_region_cnn_with_pretrained_context_trains_saves_and_predicts(imdb_dir, tmp_path, capsys):
+    import convseq
+
+    out = tmp_path / "run"
+    extra = ["--epochs", "1", "--channels", "8", "--pretrain-epochs", "2", "--context-dim", "6"]
+    assert run_preset("imdb-region-cnn", imdb_dir, out, *extra, "--context-size", "3") == 0
+    printed = capsys.readouterr().out
+    assert "pretraining region vectors: epoch 2/2" in printed
+    assert "pretrained context: 3-word regions, table 60 x 6 (frozen)" in printed
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["pretrain_epochs"] == 2 and config["context_dim"] == 6
+    metrics = json.loads((out / "metrics.json").read_text())
+    # the tiny tarball: 1 unlabelled review + the 14 training-part reviews (never validation/test)
+    assert metrics["pretrain_texts"] == 15 and metrics["pretrain_seconds"] >= 0
+    assert (out / "region_context.safetensors").exists()
+    classifier = convseq.load(out)  # the frozen table travels in model.safetensors
+    assert classifier.model.context.table.abs().sum() > 0
+    probabilities = classifier.predict(["a great film", "awful and dull"])
+    assert len(probabilities) == 2
+
+
+def test_pretrained_context_is_reused_when_a_run_resumes(tmp_path, monkeypatch):
+    import torch
+
+    import convseq.experiments.imdb_strong as strong
+    from convseq.models.region import RegionCNN
+    from convseq.training.run_folder import RunFolder
+
+    folder = RunFolder(tmp_path)
+    settings = {"context_size": 3, "context_dim": 4, "pretrain_epochs": 1, "seed": 0}
+    settings |= {"vocab_size": 20, "padding": "pre"}
+    ids = torch.randint(2, 20, (6, 9))
+    first = RegionCNN(vocab_size=20, channels=4, context_size=3, context_dim=4)
+    stats = strong.install_context(first, lambda texts: ids, ["x"] * 6, settings, folder)
+    assert stats["pretrain_texts"] == 6
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("pretrained again instead of reusing the saved table")
+
+    monkeypatch.setattr(strong, "pretrain_region_context", no_training)
+    second = RegionCNN(vocab_size=20, channels=4, context_size=3, context_dim=4)
+    assert strong.install_context(second, lambda texts: ids, ["x"] * 6, settings, folder) == {}
+    assert torch.equal(first.context.table, second.context.table)

@@ -59,6 +59,24 @@ def test_gradients_are_sparse_and_touch_only_used_words():
     assert rows and rows <= allowed
 
 
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_sparse_gradient_equals_the_dense_layers_and_has_one_row_per_table_row(size):
+    torch.manual_seed(0)
+    sparse = RegionEmbedding(VOCAB, size, 6, padding_id=0, sparse=True)
+    dense = RegionEmbedding(VOCAB, size, 6, padding_id=0, sparse=False)
+    dense.load_state_dict(sparse.state_dict())
+    ids = torch.randint(0, VOCAB, (5, 11))
+    ids[0, :4] = 0
+    weights = torch.randn(5, 11, 6)
+    (sparse(ids) * weights).sum().backward()
+    (dense(ids) * weights).sum().backward()
+    grad = sparse.table.weight.grad
+    rows = grad._indices()[0]
+    assert bool((rows[1:] > rows[:-1]).all())  # distinct and increasing: no sort left to do
+    assert sparse.blank not in rows.tolist()  # padding has no gradient
+    assert torch.allclose(grad.to_dense(), dense.table.weight.grad, atol=1e-5)
+
+
 def test_summary_and_settings_checks():
     model = build_model("text-region-cnn", vocab_size=VOCAB, sizes=[2, 3], channels=5)
     text, params = summarize(model, torch.randint(1, VOCAB, (2, 10)))

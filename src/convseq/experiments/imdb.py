@@ -7,7 +7,10 @@ Keras's ``validation_split`` takes it; the tokenizer is fitted on the other
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import torch
 
 from convseq.data.imdb import TextSplit, load_imdb
 from convseq.errors import UserError
@@ -60,16 +63,33 @@ def split_validation(split: TextSplit, fraction: float, seed: int) -> tuple[Text
 
 
 def run_text_experiment(
-    settings: dict, folder: RunFolder, model_name: str, model_settings: dict
+    settings: dict,
+    folder: RunFolder,
+    model_name: str,
+    model_settings: dict,
+    pretrain: Callable[[torch.nn.Module, Callable, list[str]], dict] | None = None,
 ) -> dict:
-    """Train ``model_name`` on IMDB (80/20 seeded split of the training set) and score the test set."""
+    """Train ``model_name`` on IMDB (80/20 seeded split of the training set) and score the test set.
+
+    With ``pretrain(model, texts_to_ids, unlabelled_texts)`` the model is first
+    given what can be learned from text alone: the 50,000 unlabelled reviews
+    plus the training part's own reviews (never the validation or test ones).
+    """
     seed = settings["seed"]
-    data = load_imdb(settings["data_dir"] or None)
+    data = load_imdb(settings["data_dir"] or None, with_unsup=pretrain is not None)
     train_all = subset(data.train, settings["limit"], seed)
     test = subset(data.test, settings["limit"], seed + 1)
     train, val = split_validation(train_all, settings["validation_split"], seed)
     splits = TextSplits("imdb", train, val, test, labels=["neg", "pos"])
-    return train_text_classifier(splits, settings, folder, model_name, model_settings).metrics
+    prepare = None
+    if pretrain is not None:
+        unsup = data.unsup[: 2 * settings["limit"]] if settings["limit"] else data.unsup
+        unlabelled = unsup + train.texts
+        prepare = lambda model, to_ids: pretrain(model, to_ids, unlabelled)  # noqa: E731
+    trained = train_text_classifier(
+        splits, settings, folder, model_name, model_settings, prepare_model=prepare
+    )
+    return trained.metrics
 
 
 def check_text_settings(settings: dict) -> None:

@@ -13,10 +13,14 @@ padding. docs/tcn.md has the measured runs behind the defaults.
 
 from __future__ import annotations
 
+from safetensors.torch import load_file, save_file
+
+from convseq.atomic import write_with
 from convseq.errors import UserError
 from convseq.experiments.imdb import TEXT_DEFAULTS, TEXT_HELP, check_text_settings
 from convseq.experiments.imdb import run_text_experiment as run_text
 from convseq.experiments.registry import Experiment, register
+from convseq.training.pretrain_context import PretrainConfig, pretrain_region_context
 from convseq.training.run_folder import RunFolder
 
 STRONG_TEXT = {
@@ -58,6 +62,9 @@ REGION_DEFAULTS = {
     "pool": "maxmean",
     "head_dropout": 0.5,
     "word_dropout": 0.0,
+    "pretrain_epochs": 0,
+    "context_size": 5,
+    "context_dim": 100,
 }
 REGION_HELP = {
     **STRONG_HELP,
@@ -65,6 +72,9 @@ REGION_HELP = {
     "channels": "features per region embedding",
     "pool": "pooling over the review: max, or maxmean (max and mean side by side)",
     "word_dropout": "fraction of words blanked at random in each training batch",
+    "pretrain_epochs": "passes over the unlabelled reviews to pretrain region vectors (0: no pretraining)",
+    "context_size": "words per pretrained region",
+    "context_dim": "size of a pretrained region vector",
 }
 
 
@@ -80,6 +90,10 @@ def check_region(settings: dict) -> None:
             f"the region CNN trains sparse embedding tables, which need --optimizer adam or "
             f"adamw, got {settings['optimizer']!r}"
         )
+    for key in ("pretrain_epochs", "context_size", "context_dim"):
+        if settings[key] < (0 if key == "pretrain_epochs" else 1):
+            option = key.replace("_", "-")
+            raise UserError(f"--{option} must be a positive number, got {settings[key]}")
     for key in ("head_dropout", "word_dropout"):
         if not 0 <= settings[key] < 1:
             option = key.replace("_", "-")
@@ -94,7 +108,37 @@ def _region(settings: dict, folder: RunFolder) -> dict:
         "head_dropout": settings["head_dropout"],
         "word_dropout": settings["word_dropout"],
     }
-    return run_text(settings, folder, "text-region-cnn", model_settings)
+    pretrain = None
+    if settings["pretrain_epochs"]:
+        model_settings.update(
+            context_size=settings["context_size"], context_dim=settings["context_dim"]
+        )
+        pretrain = lambda model, to_ids, texts: install_context(  # noqa: E731
+            model, to_ids, texts, settings, folder
+        )
+    return run_text(settings, folder, "text-region-cnn", model_settings, pretrain=pretrain)
+
+
+def install_context(model, to_ids, texts: list[str], settings: dict, folder: RunFolder) -> dict:
+    """Pretrain region vectors on ``texts`` (or reuse them when resuming) and load them into ``model``."""
+    saved = folder.file("region_context.safetensors")
+    stats = {}
+    if saved.exists():
+        tensors = load_file(saved)
+        table, bias = tensors["table"], tensors["bias"]
+    else:
+        config = PretrainConfig(
+            size=settings["context_size"],
+            dim=settings["context_dim"],
+            epochs=settings["pretrain_epochs"],
+            seed=settings["seed"],
+        )
+        table, bias, stats = pretrain_region_context(
+            to_ids(texts), settings["vocab_size"], config, padding=settings["padding"]
+        )
+        write_with(saved, lambda tmp: save_file({"table": table, "bias": bias}, str(tmp)))
+    model.context.load(table, bias)
+    return stats
 
 
 register(

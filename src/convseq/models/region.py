@@ -10,7 +10,10 @@ lookups per word instead of a matrix product, and with sparse gradients an
 update only touches the rows of the words in the batch. Several region sizes
 can run side by side (seq2-CNN); each ends in ReLU and a masked max (and
 optionally mean) over the whole review, then dropout and one linear logit.
-Optional word dropout blanks random words while training.
+Optional word dropout blanks random words while training. With
+``context_size``/``context_dim`` each region layer also receives region
+vectors pretrained on unlabelled text (``region_context.py``), as J&Z's
+semi-supervised CNN does.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from convseq.errors import UserError
+from convseq.models.region_context import RegionContext
 from convseq.models.registry import register_model
 
 POOLS = ("max", "maxmean")
@@ -53,8 +57,47 @@ class RegionEmbedding(nn.Module):
         padded = F.pad(ids, (left, self.size - 1 - left), value=self.padding_id)
         windows = padded.unfold(1, self.size, 1)  # (batch, time, size)
         rows = (windows + self.offsets).masked_fill(windows == self.padding_id, self.blank)
-        out = self.table(rows.reshape(batch * time, self.size))
+        rows = rows.reshape(batch * time, self.size)
+        if self.table.sparse:
+            out = RegionBagFunction.apply(rows, self.table.weight, self.blank)
+        else:
+            out = self.table(rows)
         return out.view(batch, time, -1) + self.bias
+
+
+class RegionBagFunction(torch.autograd.Function):
+    """``embedding_bag(rows, table, sum)`` whose gradient is one summed row per distinct row.
+
+    EmbeddingBag's own sparse gradient repeats the output gradient for every
+    lookup (3 per word for regions of 3) and leaves the optimizer to sort and
+    sum them; here the lookups are sorted once and each distinct row's
+    gradient is a segment sum, already in increasing row order.
+    """
+
+    @staticmethod
+    def forward(ctx, rows, table, blank):
+        ctx.save_for_backward(rows)
+        ctx.table_shape, ctx.blank = table.shape, blank
+        return F.embedding_bag(rows, table, mode="sum", padding_idx=blank)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (rows,) = ctx.saved_tensors
+        sorted_rows, order = torch.sort(rows.reshape(-1))
+        distinct, counts = torch.unique_consecutive(sorted_rows, return_counts=True)
+        starts = torch.cumsum(counts, 0) - counts
+        bags = order // rows.shape[1]  # the output row of each lookup
+        grad_rows = F.embedding_bag(bags, grad_out.contiguous(), starts, mode="sum")
+        if len(distinct) and int(distinct[-1]) == ctx.blank:  # padding: the largest row
+            distinct, grad_rows = distinct[:-1], grad_rows[:-1]
+        grad = torch.sparse_coo_tensor(
+            distinct.unsqueeze(0),
+            grad_rows,
+            ctx.table_shape,
+            is_coalesced=True,
+            check_invariants=False,
+        )
+        return None, grad, None
 
 
 def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str) -> torch.Tensor:
@@ -82,6 +125,8 @@ class RegionCNN(nn.Module):
         num_outputs: int = 1,
         padding_id: int = 0,
         sparse: bool = True,
+        context_size: int = 0,
+        context_dim: int = 0,
     ):
         super().__init__()
         sizes = [sizes] if isinstance(sizes, int) else list(sizes)
@@ -98,6 +143,11 @@ class RegionCNN(nn.Module):
         self.regions = nn.ModuleList(
             RegionEmbedding(vocab_size, k, channels, padding_id, sparse) for k in sizes
         )
+        # region vectors pretrained on unlabelled text (frozen), mapped into every region layer
+        self.context = None
+        if context_size and context_dim:
+            self.context = RegionContext(vocab_size, context_size, context_dim, padding_id)
+            self.context_map = nn.Linear(context_dim, channels * len(sizes), bias=False)
         self.head_dropout = nn.Dropout(head_dropout)
         width = channels * len(sizes) * (2 if pool == "maxmean" else 1)
         self.head = nn.Linear(width, num_outputs)
@@ -108,9 +158,12 @@ class RegionCNN(nn.Module):
             dropped = torch.rand(ids.shape, device=ids.device) < self.word_dropout
             ids = ids.masked_fill(dropped, self.padding_id)
         mask = ids != self.padding_id
+        layers = [region(ids) for region in self.regions]
+        if self.context is not None:
+            extra = self.context_map(self.context(ids)).chunk(len(layers), dim=-1)
+            layers = [layer + added for layer, added in zip(layers, extra, strict=True)]
         features = torch.cat(
-            [masked_pool(torch.relu(region(ids)), mask, self.pool) for region in self.regions],
-            dim=1,
+            [masked_pool(torch.relu(layer), mask, self.pool) for layer in layers], dim=1
         )
         out = self.head(self.head_dropout(features))
         return out.squeeze(-1) if self.head.out_features == 1 else out
@@ -121,6 +174,11 @@ class RegionCNN(nn.Module):
         for region in self.regions:
             rows, width = region.table.weight.shape
             lines.append(f"  region {region.size}: table {rows:,} x {width} (sparse updates)")
+        if self.context is not None:
+            rows, width = self.context.table.shape
+            lines.append(
+                f"  pretrained context: {self.context.size}-word regions, table {rows:,} x {width} (frozen)"
+            )
         return lines
 
 

@@ -7,6 +7,7 @@ import math
 import torch
 
 from convseq.errors import UserError
+from convseq.training.lazy_adam import LazyAdam
 from convseq.training.rmsprop import RMSprop
 
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
@@ -88,13 +89,13 @@ def clip_gradients(params, max_norm: float) -> float:
 
 
 class DenseAndSparseAdam(torch.optim.Optimizer):
-    """Adam (or AdamW) for dense gradients plus lazy ``SparseAdam`` for sparse ones, as one.
+    """Adam (or AdamW) for dense gradients plus ``LazyAdam`` for sparse ones, as one.
 
     A large embedding table trained with dense Adam costs a full pass over the
-    table every step; SparseAdam only touches the rows a batch used. Exposing
+    table every step; LazyAdam only touches the rows a batch used. Exposing
     the two inner optimizers' parameter groups as this optimizer's lets every
     learning-rate schedule drive both. Weight decay applies to the dense
-    parameters only (SparseAdam has none).
+    parameters only (LazyAdam has none).
     """
 
     accepts_sparse_grads = True
@@ -103,7 +104,7 @@ class DenseAndSparseAdam(torch.optim.Optimizer):
         dense, sparse = list(dense), list(sparse)
         inner = torch.optim.AdamW if decoupled else torch.optim.Adam
         self.dense = inner(dense, lr=lr, weight_decay=weight_decay) if dense else None
-        self.sparse = torch.optim.SparseAdam(sparse, lr=lr)
+        self.sparse = LazyAdam(sparse, lr=lr)
         super().__init__(dense + sparse, {"lr": lr, "betas": (0.9, 0.999)})
         self._share_groups()
 

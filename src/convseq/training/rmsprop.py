@@ -112,7 +112,7 @@ def _sparse_update(p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict
         )
     state["step"] += 1
     step, row_step = state["step"], state["row_step"]
-    rows, values = _unique_rows(grad)
+    rows, values = unique_rows(grad)
     missed = (step - row_step.index_select(0, rows)).to(p.dtype)
     decay = _rows_view(torch.pow(rho, missed), p)
     square_avg = state["square_avg"].index_select(0, rows).mul_(decay)
@@ -136,7 +136,7 @@ def _rows_view(per_row: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     return per_row.view(-1, *([1] * (p.dim() - 1)))
 
 
-def _unique_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def unique_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Row indices and values of a sparse gradient, each row once.
 
     Autograd drops the "coalesced" flag when it stores a gradient, so rows

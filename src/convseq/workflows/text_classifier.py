@@ -63,19 +63,27 @@ def train_text_classifier(
     model_name: str,
     model_settings: dict,
     baselines: dict | None = None,
+    prepare_model: Callable[[torch.nn.Module, Callable[[list[str]], torch.Tensor]], dict]
+    | None = None,
 ) -> TrainedText:
-    """Fit ``model_name`` on ``data`` into ``folder`` and return the model at its best epoch."""
+    """Fit ``model_name`` on ``data`` into ``folder`` and return the model at its best epoch.
+
+    ``prepare_model(model, texts_to_ids)``, if given, runs on the freshly built
+    model before training (e.g. to install pretrained parts) and returns
+    figures for metrics.json.
+    """
     began, cpu_began = time.perf_counter(), time.process_time()
     seed = settings["seed"]
     seed_everything(seed)
     tokenizer = fit_tokenizer(data.train.texts, settings["vocab_size"])
     save_tokenizer(tokenizer, folder.file("tokenizer.json"))
 
-    def as_ids(split: TextSplit) -> torch.Tensor:
+    def as_ids(split: TextSplit | list[str]) -> torch.Tensor:
+        texts = split.texts if isinstance(split, TextSplit) else split
         return torch.from_numpy(
             encode(
                 tokenizer,
-                split.texts,
+                texts,
                 settings["max_len"],
                 settings["truncating"],
                 settings["padding"],
@@ -112,6 +120,7 @@ def train_text_classifier(
             f"--max-len {settings['max_len']} is too short for {model_name}, which needs at least "
             f"{min_length} tokens; pass --max-len {min_length} or more"
         )
+    prepared = prepare_model(model, as_ids) if prepare_model else {}
     summary, params = summarize(model, x_train[:2])
     print(summary)
 
@@ -167,6 +176,7 @@ def train_text_classifier(
         "best_epoch": trainer.best_epoch,
         "best_val_acc": best["val_acc"],
         "best_val_loss": best["val_loss"],
+        **prepared,
     }
     if data.test is not None:
         test_metrics = evaluate(model, task, batches(as_ids(data.test), targets(data.test), 256))
