@@ -58,3 +58,14 @@ def test_bad_max_len_is_refused():
     tok = fit_tokenizer(TEXTS, vocab_size=10)
     with pytest.raises(UserError, match="max length"):
         encode(tok, TEXTS, max_len=0)
+
+
+def test_keep_marks_makes_exclamation_and_question_marks_words(tmp_path):
+    text = "Great!! Really? <br />yes... ok!"
+    dropped = fit_tokenizer([text], 20)
+    assert dropped.encode(text).tokens == ["great", "really", "yes", "ok"]
+    kept = fit_tokenizer([text], 20, keep_marks=True)
+    expected = ["great", "!", "!", "really", "?", "yes", "ok", "!"]
+    assert kept.encode(text).tokens == expected
+    save_tokenizer(kept, tmp_path / "tokenizer.json")  # predict reads the same rule back
+    assert load_tokenizer(tmp_path / "tokenizer.json").encode(text).tokens == expected

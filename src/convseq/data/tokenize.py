@@ -19,27 +19,35 @@ from convseq.errors import UserError
 
 PAD, UNK = "[PAD]", "[UNK]"
 SIDES = ("pre", "post")
+ENCODE_CHUNK = 2048
 
 
-def _normalizer():
-    return normalizers.Sequence(
-        [
-            normalizers.NFKC(),
-            normalizers.Lowercase(),
-            normalizers.Replace(Regex(r"<br\s*/?>"), " "),
-            normalizers.Replace(Regex(r"[^\w']+"), " "),
-        ]
-    )
+def _normalizer(keep_marks: bool = False):
+    steps = [
+        normalizers.NFKC(),
+        normalizers.Lowercase(),
+        normalizers.Replace(Regex(r"<br\s*/?>"), " "),
+    ]
+    if keep_marks:  # "!" and "?" carry sentiment: each becomes a word of its own
+        steps += [normalizers.Replace("!", " ! "), normalizers.Replace("?", " ? ")]
+        steps.append(normalizers.Replace(Regex(r"[^\w'!?]+"), " "))
+    else:
+        steps.append(normalizers.Replace(Regex(r"[^\w']+"), " "))
+    return normalizers.Sequence(steps)
 
 
-def fit_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
-    """Learn the vocabulary from ``texts`` (the training split only)."""
+def fit_tokenizer(texts: list[str], vocab_size: int, keep_marks: bool = False) -> Tokenizer:
+    """Learn the vocabulary from ``texts`` (the training split only).
+
+    ``keep_marks`` keeps "!" and "?" as tokens instead of dropping them with
+    the other punctuation.
+    """
     if vocab_size < 3:
         raise UserError(
             f"vocabulary size must be at least 3, got {vocab_size}; pass --vocab-size 10000"
         )
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
-    tokenizer.normalizer = _normalizer()
+    tokenizer.normalizer = _normalizer(keep_marks)
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     trainer = trainers.WordLevelTrainer(
         vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False
@@ -71,12 +79,13 @@ def encode(
         pad_token=PAD,
         length=max_len,
     )
-    encodings = (
-        tokenizer.encode_batch_fast(texts)
-        if hasattr(tokenizer, "encode_batch_fast")
-        else tokenizer.encode_batch(texts)
-    )
-    ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(texts), max_len)
+    batch_encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+    ids = np.empty((len(texts), max_len), dtype=np.int64)
+    # in chunks: an Encoding object per text holds far more than its ids, and
+    # 75,000 of them at once would need gigabytes
+    for start in range(0, len(texts), ENCODE_CHUNK):
+        chunk = batch_encode(texts[start : start + ENCODE_CHUNK])
+        ids[start : start + len(chunk)] = [e.ids for e in chunk]
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return ids

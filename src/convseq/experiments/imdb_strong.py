@@ -30,10 +30,12 @@ STRONG_TEXT = {
     "optimizer": "adam",
     "schedule": "onecycle",
     "length_buckets": True,
+    "keep_marks": False,
 }
 STRONG_HELP = {
     **TEXT_HELP,
     "length_buckets": "batch reviews of similar length and cut their shared padding (faster, same results)",
+    "keep_marks": "keep '!' and '?' as tokens (other punctuation is dropped)",
     "head_dropout": "dropout on the pooled features before the output layer",
 }
 
@@ -65,6 +67,7 @@ REGION_DEFAULTS = {
     "pretrain_epochs": 0,
     "context_size": 5,
     "context_dim": 100,
+    "context_init": 0.0,
 }
 REGION_HELP = {
     **STRONG_HELP,
@@ -75,6 +78,7 @@ REGION_HELP = {
     "pretrain_epochs": "passes over the unlabelled reviews to pretrain region vectors (0: no pretraining)",
     "context_size": "words per pretrained region",
     "context_dim": "size of a pretrained region vector",
+    "context_init": "standard deviation of the initial map from pretrained vectors to features (0: torch's default)",
 }
 
 
@@ -111,7 +115,9 @@ def _region(settings: dict, folder: RunFolder) -> dict:
     pretrain = None
     if settings["pretrain_epochs"]:
         model_settings.update(
-            context_size=settings["context_size"], context_dim=settings["context_dim"]
+            context_size=settings["context_size"],
+            context_dim=settings["context_dim"],
+            context_init=settings["context_init"],
         )
         pretrain = lambda model, to_ids, texts: install_context(  # noqa: E731
             model, to_ids, texts, settings, folder

@@ -127,6 +127,7 @@ class RegionCNN(nn.Module):
         sparse: bool = True,
         context_size: int = 0,
         context_dim: int = 0,
+        context_init: float = 0.0,
     ):
         super().__init__()
         sizes = [sizes] if isinstance(sizes, int) else list(sizes)
@@ -148,6 +149,8 @@ class RegionCNN(nn.Module):
         if context_size and context_dim:
             self.context = RegionContext(vocab_size, context_size, context_dim, padding_id)
             self.context_map = nn.Linear(context_dim, channels * len(sizes), bias=False)
+            if context_init:  # as small as the region tables start, so neither input dominates
+                nn.init.normal_(self.context_map.weight, 0.0, context_init)
         self.head_dropout = nn.Dropout(head_dropout)
         width = channels * len(sizes) * (2 if pool == "maxmean" else 1)
         self.head = nn.Linear(width, num_outputs)

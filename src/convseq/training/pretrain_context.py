@@ -88,7 +88,9 @@ def pretrain_region_context(
     tables = [model.inputs.weight, model.outputs.weight]
     optimizer = DenseAndSparseAdam([model.bias, model.output_bias], tables, lr=config.lr)
     first_word = max(padding_id, unknown_id) + 1
-    skip_top = min(config.skip_top, vocab_size // 300)  # a small vocabulary has no stop words to spare
+    skip_top = min(
+        config.skip_top, vocab_size // 300
+    )  # a small vocabulary has no stop words to spare
     target_floor = first_word + skip_top  # ids below are padding, unknown or too common
     sample_weights = negative_sampler(ids, vocab_size, skip_top, first_word)
     batches = LengthBuckets(

@@ -75,7 +75,9 @@ def train_text_classifier(
     began, cpu_began = time.perf_counter(), time.process_time()
     seed = settings["seed"]
     seed_everything(seed)
-    tokenizer = fit_tokenizer(data.train.texts, settings["vocab_size"])
+    tokenizer = fit_tokenizer(
+        data.train.texts, settings["vocab_size"], settings.get("keep_marks", False)
+    )
     save_tokenizer(tokenizer, folder.file("tokenizer.json"))
 
     def as_ids(split: TextSplit | list[str]) -> torch.Tensor:
