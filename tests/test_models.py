@@ -44,4 +44,4 @@ def test_unknown_model_suggests_close_name():
     from convseq.errors import UserError
 
     with pytest.raises(UserError, match="did you mean 'text-cnn'"):
-        build_model("text-cnm")
+        build_model("text-cnnn")

@@ -14,6 +14,11 @@ def separable(n=400, seed=0):
     return x, y
 
 
+def strip(history):
+    """History rows without their timings, which differ from run to run."""
+    return [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in history]
+
+
 def fit_linear(config, checkpoint=None, epochs_override=None):
     seed_everything(config.seed)
     x, y = separable()
@@ -33,11 +38,6 @@ def test_learns_separable_task():
     assert trainer.best_value > 0.95
     assert history[-1]["acc"] > 0.9
     assert set(history[0]) >= {"loss", "acc", "val_loss", "val_acc", "seconds", "samples_per_s"}
-
-
-def strip(history):
-    """History rows without the timing columns, which differ between runs."""
-    return [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_s")} for r in history]
 
 
 def test_same_seed_same_history():

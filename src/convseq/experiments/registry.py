@@ -63,6 +63,14 @@ class Experiment:
                 raise UserError(
                     f"--{key.replace('_', '-')} must be 0 or positive, got {settings[key]}"
                 )
+        from convseq.training.optim import OPTIMIZERS, SCHEDULES
+
+        for key, names in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+            if key in settings and settings[key] not in names:
+                raise UserError(
+                    f"unknown --{key} {settings[key]!r}{closest(settings[key], names)}; "
+                    f"choose one of {', '.join(names)}"
+                )
         if self.check:
             self.check(settings)
 

@@ -12,12 +12,36 @@ OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
 SCHEDULES = ("none", "cosine", "onecycle", "plateau")
 
 
+def sparse_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Weights of the embeddings built with ``sparse=True``, whose gradients are sparse."""
+    return [
+        module.weight
+        for module in model.modules()
+        if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)) and module.sparse
+    ]
+
+
 def make_optimizer(
-    name: str, params, lr: float, weight_decay: float = 0.0
+    name: str, params, lr: float, weight_decay: float = 0.0, sparse=()
 ) -> torch.optim.Optimizer:
-    """RMSprop uses Keras's defaults (rho 0.9, eps 1e-7) so the reference trains as in Keras."""
+    """RMSprop uses Keras's defaults (rho 0.9, eps 1e-7) so the reference trains as in Keras.
+
+    ``sparse`` lists the parameters that get sparse gradients (large embedding
+    tables); only Adam and AdamW can train them, through ``DenseAndSparseAdam``.
+    """
     if lr <= 0:
         raise UserError(f"learning rate must be positive, got {lr}; pass e.g. --lr 0.001")
+    sparse_ids = {id(p) for p in sparse}
+    if sparse_ids:
+        if name not in ("adam", "adamw"):
+            raise UserError(
+                f"this model has sparse embedding gradients, which {name!r} cannot train; "
+                "pass --optimizer adam or --optimizer adamw"
+            )
+        params = list(params)
+        dense = [p for p in params if id(p) not in sparse_ids]
+        chosen = [p for p in params if id(p) in sparse_ids]
+        return DenseAndSparseAdam(dense, chosen, lr, weight_decay, decoupled=name == "adamw")
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7, weight_decay=weight_decay)
     if name == "adam":
@@ -27,6 +51,79 @@ def make_optimizer(
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise UserError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def clip_gradients(params, max_norm: float) -> float:
+    """Scale all gradients so their global L2 norm is at most ``max_norm``; return the norm.
+
+    Like ``torch.nn.utils.clip_grad_norm_``, which cannot take the sparse
+    gradients of large embedding tables: those are coalesced first, so rows a
+    batch touched twice count once, as in the dense gradient.
+    """
+    dense, sparse = [], []
+    for p in params:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()
+            sparse.append(p.grad)
+        else:
+            dense.append(p.grad)
+    squares = [g.detach().pow(2).sum() for g in dense]
+    squares += [g._values().detach().pow(2).sum() for g in sparse]
+    if not squares:
+        return 0.0
+    norm = float(torch.stack(squares).sum().sqrt())
+    if norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for g in dense + sparse:
+            g.mul_(scale)
+    return norm
+
+
+class DenseAndSparseAdam(torch.optim.Optimizer):
+    """Adam (or AdamW) for dense gradients plus lazy ``SparseAdam`` for sparse ones, as one.
+
+    A large embedding table trained with dense Adam costs a full pass over the
+    table every step; SparseAdam only touches the rows a batch used. Exposing
+    the two inner optimizers' parameter groups as this optimizer's lets every
+    learning-rate schedule drive both. Weight decay applies to the dense
+    parameters only (SparseAdam has none).
+    """
+
+    def __init__(self, dense, sparse, lr: float, weight_decay: float = 0.0, decoupled=False):
+        dense, sparse = list(dense), list(sparse)
+        inner = torch.optim.AdamW if decoupled else torch.optim.Adam
+        self.dense = inner(dense, lr=lr, weight_decay=weight_decay) if dense else None
+        self.sparse = torch.optim.SparseAdam(sparse, lr=lr)
+        super().__init__(dense + sparse, {"lr": lr, "betas": (0.9, 0.999)})
+        self._share_groups()
+
+    def _inner(self):
+        return [opt for opt in (self.dense, self.sparse) if opt is not None]
+
+    def _share_groups(self) -> None:
+        """Expose the inner optimizers' group dicts, so a schedule's lr reaches them."""
+        self.param_groups = [group for opt in self._inner() for group in opt.param_groups]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for opt in self._inner():
+            opt.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self._inner():
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        return {"inner": [opt.state_dict() for opt in self._inner()]}
+
+    def load_state_dict(self, state_dict) -> None:
+        for opt, state in zip(self._inner(), state_dict["inner"], strict=True):
+            opt.load_state_dict(state)
+        self._share_groups()  # loading replaced the inner group dicts
 
 
 class Schedule:

@@ -22,7 +22,12 @@ from tqdm import tqdm
 
 from convseq.atomic import write_with
 from convseq.errors import UserError
-from convseq.training.optim import Schedule, make_optimizer
+from convseq.training.optim import (
+    Schedule,
+    clip_gradients,
+    make_optimizer,
+    sparse_parameters,
+)
 from convseq.training.tasks import Task
 
 
@@ -60,7 +65,9 @@ class Trainer:
         self.on_epoch_end = on_epoch_end
         self.progress = progress
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = make_optimizer(config.optimizer, params, config.lr, config.weight_decay)
+        self.optimizer = make_optimizer(
+            config.optimizer, params, config.lr, config.weight_decay, sparse_parameters(model)
+        )
         self.history: list[dict] = []
         self.best_value: float | None = None
         self.best_epoch = 0
@@ -122,7 +129,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                clip_gradients(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
             schedule.after_batch()
             n = len(targets)

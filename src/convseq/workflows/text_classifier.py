@@ -8,6 +8,7 @@ best weights saved with everything prediction needs -> test split scored once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from convseq.data.batches import ArrayBatches
+from convseq.data.buckets import LengthBuckets
 from convseq.data.imdb import TextSplit
 from convseq.data.tokenize import encode, fit_tokenizer, save_tokenizer
 from convseq.errors import UserError
@@ -63,6 +65,7 @@ def train_text_classifier(
     baselines: dict | None = None,
 ) -> TrainedText:
     """Fit ``model_name`` on ``data`` into ``folder`` and return the model at its best epoch."""
+    began, cpu_began = time.perf_counter(), time.process_time()
     seed = settings["seed"]
     seed_everything(seed)
     tokenizer = fit_tokenizer(data.train.texts, settings["vocab_size"])
@@ -113,10 +116,17 @@ def train_text_classifier(
     print(summary)
 
     task = make_task("binary" if binary else "multiclass")
-    train_batches = ArrayBatches(
-        x_train, targets(data.train), settings["batch_size"], shuffle=True, seed=seed
-    )
-    val_batches = ArrayBatches(x_val, targets(data.val), 256)
+
+    def batches(ids, split_targets, size, shuffle=False):
+        if settings.get("length_buckets"):
+            # batches of similar length with the shared padding cut off (models that mask padding)
+            return LengthBuckets(
+                ids, split_targets, size, settings["padding"], shuffle=shuffle, seed=seed
+            )
+        return ArrayBatches(ids, split_targets, size, shuffle=shuffle, seed=seed)
+
+    train_batches = batches(x_train, targets(data.train), settings["batch_size"], shuffle=True)
+    val_batches = batches(x_val, targets(data.val), 256)
 
     def after_epoch(row):
         folder.write_history(trainer.history)
@@ -159,13 +169,16 @@ def train_text_classifier(
         "best_val_loss": best["val_loss"],
     }
     if data.test is not None:
-        test_metrics = evaluate(
-            model, task, ArrayBatches(as_ids(data.test), targets(data.test), 256)
-        )
+        test_metrics = evaluate(model, task, batches(as_ids(data.test), targets(data.test), 256))
         metrics.update(test_acc=test_metrics["acc"], test_loss=test_metrics["loss"])
     metrics.update(
         seconds_per_epoch=float(np.mean([row["seconds"] for row in trainer.history])),
         epochs_run=len(trainer.history),
+        # wall and CPU time of the whole run (data, tokenizer, training, test): on a
+        # machine shared with other jobs, CPU time bounds what a quiet machine needs
+        total_seconds=round(time.perf_counter() - began, 1),
+        cpu_seconds=round(time.process_time() - cpu_began, 1),
+        torch_threads=torch.get_num_threads(),
     )
 
     def logits(split: TextSplit) -> np.ndarray:

@@ -1,0 +1,125 @@
+"""Region-embedding convnet for text: Johnson & Zhang's seq-CNN (NAACL 2015).
+
+A convolution over one-hot word vectors with region size k computes, for each
+window of k words, ``W_1[w_t] + W_2[w_t+1] + ... + W_k[w_t+k-1] + b``: a sum of
+position-specific word vectors. Unlike a convolution over small dense word
+embeddings, this gives every n-gram a full-rank C-dimensional feature vector,
+which is what lets a one-layer convnet beat bag-of-n-gram baselines.
+Computed as an ``EmbeddingBag`` over the k shifted ids, it costs k row
+lookups per word instead of a matrix product, and with sparse gradients an
+update only touches the rows of the words in the batch. Several region sizes
+can run side by side (seq2-CNN); each ends in ReLU and a masked max (and
+optionally mean) over the whole review, then dropout and one linear logit.
+Optional word dropout blanks random words while training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from convseq.errors import UserError
+from convseq.models.registry import register_model
+
+POOLS = ("max", "maxmean")
+
+
+class RegionEmbedding(nn.Module):
+    """(batch, time) ids -> (batch, time, channels): one conv over one-hot words.
+
+    Output step t sees the ``size`` words centred on t (one more on the right
+    for even sizes); padding ids (and the ends of the review) add nothing.
+    """
+
+    def __init__(self, vocab_size: int, size: int, channels: int, padding_id: int, sparse: bool):
+        super().__init__()
+        self.vocab_size, self.size, self.padding_id = vocab_size, size, padding_id
+        self.blank = size * vocab_size  # the row that padding maps to
+        self.table = nn.EmbeddingBag(
+            self.blank + 1, channels, mode="sum", padding_idx=self.blank, sparse=sparse
+        )
+        nn.init.normal_(self.table.weight, 0.0, 0.01)  # J&Z's initialisation
+        with torch.no_grad():
+            self.table.weight[self.blank].zero_()
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.offsets = nn.Buffer(torch.arange(size) * vocab_size, persistent=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        batch, time = ids.shape
+        left = (self.size - 1) // 2
+        padded = F.pad(ids, (left, self.size - 1 - left), value=self.padding_id)
+        windows = padded.unfold(1, self.size, 1)  # (batch, time, size)
+        rows = (windows + self.offsets).masked_fill(windows == self.padding_id, self.blank)
+        out = self.table(rows.reshape(batch * time, self.size))
+        return out.view(batch, time, -1) + self.bias
+
+
+def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str) -> torch.Tensor:
+    """Max (and mean) over the real steps of (batch, time, channels) features."""
+    weights = mask.unsqueeze(-1)
+    largest = x.masked_fill(~weights, float("-inf")).amax(dim=1)
+    largest = torch.where(torch.isfinite(largest), largest, torch.zeros_like(largest))
+    if pool == "max":
+        return largest
+    mean = (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+    return torch.cat([largest, mean], dim=1)
+
+
+class RegionCNN(nn.Module):
+    """Region embeddings of each size in ``sizes`` -> ReLU -> masked pooling -> Linear."""
+
+    def __init__(
+        self,
+        vocab_size: int = 30_000,
+        sizes: Sequence[int] = (3,),
+        channels: int = 500,
+        pool: str = "max",
+        head_dropout: float = 0.5,
+        word_dropout: float = 0.0,
+        num_outputs: int = 1,
+        padding_id: int = 0,
+        sparse: bool = True,
+    ):
+        super().__init__()
+        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+        if not sizes or any(k < 1 for k in sizes):
+            raise UserError(f"region sizes must be positive integers, got {sizes}; pass e.g. [3]")
+        if channels < 1:
+            raise UserError(f"region channels must be positive, got {channels}; pass e.g. 500")
+        if not 0 <= word_dropout < 1:
+            raise UserError(f"word dropout must be in [0, 1), got {word_dropout}")
+        if pool not in POOLS:
+            raise UserError(f"unknown pooling {pool!r}; choose one of {', '.join(POOLS)}")
+        self.pool, self.padding_id, self.sizes = pool, padding_id, sizes
+        self.word_dropout = word_dropout
+        self.regions = nn.ModuleList(
+            RegionEmbedding(vocab_size, k, channels, padding_id, sparse) for k in sizes
+        )
+        self.head_dropout = nn.Dropout(head_dropout)
+        width = channels * len(sizes) * (2 if pool == "maxmean" else 1)
+        self.head = nn.Linear(width, num_outputs)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.training and self.word_dropout:
+            # drop whole words while training, so no single n-gram can decide a review
+            dropped = torch.rand(ids.shape, device=ids.device) < self.word_dropout
+            ids = ids.masked_fill(dropped, self.padding_id)
+        mask = ids != self.padding_id
+        features = torch.cat(
+            [masked_pool(torch.relu(region(ids)), mask, self.pool) for region in self.regions],
+            dim=1,
+        )
+        out = self.head(self.head_dropout(features))
+        return out.squeeze(-1) if self.head.out_features == 1 else out
+
+    def summary_extra(self) -> list[str]:
+        sizes = ", ".join(map(str, self.sizes))
+        return [f"Region sizes: {sizes} words; pooling: {self.pool} over the whole review"]
+
+
+@register_model("text-region-cnn")
+def text_region_cnn(**settings) -> nn.Module:
+    return RegionCNN(**settings)

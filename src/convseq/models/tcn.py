@@ -1,0 +1,278 @@
+"""Temporal convolutional networks: residual blocks of dilated 1D convolutions.
+
+A TCN (Bai, Kolter & Koltun, 2018) sees long context with few layers because
+each block doubles (or otherwise grows) the dilation: the receptive field grows
+exponentially with depth while the parameter count grows linearly. The
+receptive field is fixed by the configuration, so it is computed here, exposed
+as ``receptive_field`` and printed in the model summary.
+
+``TCN`` maps ``(batch, channels, time)`` to ``(batch, channels_out, time)``.
+With ``causal=True`` the output at step t depends on the inputs at steps
+``t - R + 1 .. t`` only (R = receptive field), which is what a forecaster
+needs. With ``causal=False`` ("same" padding) it depends on the steps
+``t - (R - 1) / 2 .. t + (R - 1) / 2``, symmetric around t, which is what a
+classifier that sees the whole sequence wants; the kernel size must then be
+odd so that the window can be centred. Task models are thin wrappers: a text
+classifier (embedding -> TCN -> pooling) and a forecaster ((batch, time,
+features) -> TCN -> last step -> one value) are registered below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.parametrizations import weight_norm
+
+from convseq.errors import UserError
+from convseq.models.registry import register_model
+
+NORMS = ("weight", "layer", "none")
+
+
+def dilation_schedule(levels: int, base: int = 2) -> list[int]:
+    """``[1, base, base**2, ...]`` with one dilation per residual block."""
+    if levels < 1:
+        raise UserError(f"a TCN needs at least 1 level, got {levels}; pass e.g. levels=4")
+    if base < 1:
+        raise UserError(f"the dilation base must be at least 1, got {base}; pass e.g. 2")
+    return [base**i for i in range(levels)]
+
+
+def receptive_field(kernel_size: int, dilations: Sequence[int], convs_per_block: int = 2) -> int:
+    """Input steps that one output step sees: 1 + sum over convolutions of (k - 1) * d."""
+    return 1 + convs_per_block * (kernel_size - 1) * sum(dilations)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels of a (batch, channels, time) tensor, one step at a time.
+
+    Normalizing each step on its own keeps the block causal, unlike batch norm
+    or a norm over time.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class DilatedConv(nn.Module):
+    """One dilated Conv1d with causal (left) or centred padding, so length is kept."""
+
+    def __init__(self, c_in, c_out, kernel_size, dilation, causal, norm):
+        super().__init__()
+        conv = nn.Conv1d(c_in, c_out, kernel_size, dilation=dilation)
+        self.conv = weight_norm(conv) if norm == "weight" else conv
+        total = (kernel_size - 1) * dilation
+        self.pad = (total, 0) if causal else (total // 2, total - total // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, self.pad))
+
+
+class ResidualBlock(nn.Module):
+    """``convs_per_block`` x (dilated conv -> [layer norm] -> ReLU -> dropout), plus a skip.
+
+    The skip is the identity, or a 1x1 convolution when the channel count
+    changes; a ReLU follows the sum, as in Bai et al. A ``mask`` (batch, time)
+    zeroes padding steps before every convolution, so padding tokens look
+    exactly like the convolution's own zero padding and a sequence gives the
+    same output whatever batch (and so whatever amount of padding) it is in.
+    """
+
+    def __init__(self, c_in, c_out, kernel_size, dilation, dropout, norm, causal, convs_per_block):
+        super().__init__()
+        self.convs = nn.ModuleList()
+        self.after = nn.ModuleList()
+        for i in range(convs_per_block):
+            self.convs.append(
+                DilatedConv(c_in if i == 0 else c_out, c_out, kernel_size, dilation, causal, norm)
+            )
+            norm_layer = [ChannelLayerNorm(c_out)] if norm == "layer" else []
+            self.after.append(nn.Sequential(*norm_layer, nn.ReLU(), nn.Dropout(dropout)))
+        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = x
+        for conv, after in zip(self.convs, self.after, strict=True):
+            if mask is not None:
+                h = h * mask
+            h = after(conv(h))
+        return torch.relu(h + self.skip(x))
+
+
+class TCN(nn.Module):
+    """A stack of residual blocks, block i dilated by ``dilations[i]``.
+
+    ``channels`` is one width for every block or a list with one per block;
+    ``dilations`` is an explicit list, else ``levels`` blocks dilated
+    1, 2, 4, ... (``dilation_base`` powers).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int | Sequence[int] = 64,
+        kernel_size: int = 3,
+        dilations: Sequence[int] | None = None,
+        levels: int = 4,
+        dilation_base: int = 2,
+        dropout: float = 0.0,
+        norm: str = "weight",
+        causal: bool = True,
+        convs_per_block: int = 2,
+    ):
+        super().__init__()
+        dilations = list(dilations) if dilations else dilation_schedule(levels, dilation_base)
+        widths = [channels] * len(dilations) if isinstance(channels, int) else list(channels)
+        check_tcn_settings(kernel_size, dilations, widths, dropout, norm, causal, convs_per_block)
+        self.kernel_size, self.dilations, self.causal = kernel_size, dilations, causal
+        self.convs_per_block = convs_per_block
+        self.receptive_field = receptive_field(kernel_size, dilations, convs_per_block)
+        self.out_channels = widths[-1]
+        c_in = in_channels
+        blocks = []
+        for width, dilation in zip(widths, dilations, strict=True):
+            blocks.append(
+                ResidualBlock(
+                    c_in, width, kernel_size, dilation, dropout, norm, causal, convs_per_block
+                )
+            )
+            c_in = width
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` is (batch, channels, time); ``mask`` (batch, time) is True on real steps."""
+        weights = mask.unsqueeze(1).to(x.dtype) if mask is not None else None
+        for block in self.blocks:
+            x = block(x, weights)
+        return x
+
+    def summary_extra(self) -> list[str]:
+        side = (
+            f"the last {self.receptive_field} steps (causal)"
+            if self.causal
+            else f"{(self.receptive_field - 1) // 2} steps each side (non-causal)"
+        )
+        return [
+            f"TCN: kernel {self.kernel_size}, dilations {self.dilations}, "
+            f"{self.convs_per_block} convs per block",
+            f"Receptive field: {self.receptive_field} steps: {side}",
+        ]
+
+
+def check_tcn_settings(kernel_size, dilations, widths, dropout, norm, causal, convs_per_block):
+    if kernel_size < 1:
+        raise UserError(f"TCN kernel size must be at least 1, got {kernel_size}")
+    if not causal and kernel_size % 2 == 0:
+        raise UserError(
+            f"a non-causal TCN needs an odd kernel size to centre its window, got {kernel_size}; "
+            f"use {kernel_size + 1} or causal padding"
+        )
+    if any(d < 1 for d in dilations):
+        raise UserError(f"TCN dilations must be positive integers, got {list(dilations)}")
+    if len(widths) != len(dilations) or any(w < 1 for w in widths):
+        raise UserError(
+            f"TCN channels must be one positive width or one per block ({len(dilations)}), "
+            f"got {widths}"
+        )
+    if not 0 <= dropout < 1:
+        raise UserError(f"TCN dropout must be in [0, 1), got {dropout}")
+    if norm not in NORMS:
+        raise UserError(f"unknown TCN norm {norm!r}; choose one of {', '.join(NORMS)}")
+    if convs_per_block < 1:
+        raise UserError(f"a TCN block needs at least 1 convolution, got {convs_per_block}")
+
+
+def masked_max_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Max and mean over the real (unpadded) steps of (batch, channels, time) features.
+
+    Pooling over padding would let review length leak into the features and
+    let padding steps win the max.
+    """
+    mask = mask.unsqueeze(1)  # (batch, 1, time)
+    largest = x.masked_fill(~mask, float("-inf")).amax(dim=2)
+    largest = torch.where(torch.isfinite(largest), largest, torch.zeros_like(largest))
+    mean = (x * mask).sum(dim=2) / mask.sum(dim=2).clamp(min=1)
+    return torch.cat([largest, mean], dim=1)
+
+
+class TextTCN(nn.Module):
+    """Embedding -> non-causal TCN -> masked max + mean pooling -> dropout -> Linear."""
+
+    def __init__(
+        self,
+        vocab_size: int = 10_000,
+        embed_dim: int = 128,
+        channels: int | Sequence[int] = 128,
+        kernel_size: int = 3,
+        dilations: Sequence[int] | None = None,
+        levels: int = 4,
+        dropout: float = 0.1,
+        embed_dropout: float = 0.0,
+        head_dropout: float = 0.5,
+        norm: str = "weight",
+        num_outputs: int = 1,
+        padding_id: int = 0,
+    ):
+        super().__init__()
+        self.padding_id = padding_id
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_id)
+        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.tcn = TCN(
+            embed_dim, channels, kernel_size, dilations, levels, 2, dropout, norm, causal=False
+        )
+        self.head_dropout = nn.Dropout(head_dropout)
+        self.head = nn.Linear(2 * self.tcn.out_channels, num_outputs)
+        self.receptive_field = self.tcn.receptive_field
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids != self.padding_id
+        x = self.embed_dropout(self.embedding(ids)).transpose(1, 2)
+        features = masked_max_mean(self.tcn(x, mask), mask)
+        out = self.head(self.head_dropout(features))
+        return out.squeeze(-1) if self.head.out_features == 1 else out
+
+    def summary_extra(self) -> list[str]:
+        return self.tcn.summary_extra()
+
+
+class SeriesTCN(nn.Module):
+    """(batch, time, features) -> causal TCN -> last step -> Linear -> (batch,).
+
+    The last step of a causal TCN summarizes the final ``receptive_field``
+    steps of the window, so the forecaster is just a head on top of it.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        channels: int | Sequence[int] = 32,
+        kernel_size: int = 3,
+        dilations: Sequence[int] | None = None,
+        levels: int = 5,
+        dropout: float = 0.1,
+        norm: str = "weight",
+    ):
+        super().__init__()
+        self.tcn = TCN(num_features, channels, kernel_size, dilations, levels, 2, dropout, norm)
+        self.head = nn.Linear(self.tcn.out_channels, 1)
+        self.receptive_field = self.tcn.receptive_field
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = self.tcn(x.transpose(1, 2))[:, :, -1]
+        return self.head(last).squeeze(-1)
+
+    def summary_extra(self) -> list[str]:
+        return self.tcn.summary_extra()
+
+
+@register_model("text-tcn")
+def text_tcn(**settings) -> nn.Module:
+    return TextTCN(**settings)
+
+
+@register_model("series-tcn")
+def series_tcn(**settings) -> nn.Module:
+    return SeriesTCN(**settings)

@@ -1,0 +1,68 @@
+"""The stronger IMDB presets run end to end on tiny data and record every option."""
+
+import csv
+import json
+
+import pytest
+
+from convseq.cli.main import main
+
+TINY = ["--max-len", "30", "--vocab-size", "60", "--batch-size", "4"]
+
+
+def run_preset(name, imdb_dir, out, *extra):
+    argv = ["run", name, "--data-dir", str(imdb_dir), "--out", str(out), *TINY, *extra]
+    return main(argv)
+
+
+def test_region_cnn_preset_records_training_options(imdb_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    extra = ["--epochs", "3", "--channels", "8", "--region-sizes", "2,3", "--schedule", "cosine"]
+    extra += ["--grad-clip", "0.5", "--patience", "1", "--lr", "0.01", "--pool", "maxmean"]
+    assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
+    printed = capsys.readouterr().out
+    assert "Region sizes: 2, 3 words; pooling: maxmean" in printed
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["schedule"] == "cosine" and config["grad_clip"] == 0.5
+    assert config["patience"] == 1 and config["region_sizes"] == "2,3"
+    assert config["optimizer"] == "adam" and config["length_buckets"] is True
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "imdb" and metrics["model"] == "text-region-cnn"
+    assert 0 <= metrics["test_acc"] <= 1 and metrics["total_seconds"] > 0
+    with open(out / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    # cosine over 3 epochs ends at zero; early stopping may end the run sooner
+    lrs = [float(r["lr"]) for r in rows]
+    assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+    assert metrics["best_epoch"] <= len(rows) <= 3
+
+
+def test_tcn_preset_shows_receptive_field(imdb_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    extra = ["--epochs", "1", "--embed-dim", "8", "--channels", "8", "--dilations", "1,2"]
+    assert run_preset("imdb-tcn", imdb_dir, out, *extra, "--no-length-buckets") == 0
+    assert "Receptive field: 13 steps: 6 steps each side (non-causal)" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["dilations"] == "1,2" and config["length_buckets"] is False
+    assert json.loads((out / "metrics.json").read_text())["model"] == "text-tcn"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["imdb-region-cnn", "--schedule", "cosin"], "did you mean 'cosine'"),
+        (["imdb-region-cnn", "--optimizer", "rmsprop"], "need --optimizer adam or adamw"),
+        (["imdb-region-cnn", "--region-sizes", "3,x"], "--region-sizes must be positive"),
+        (["imdb-region-cnn", "--pool", "avg"], "--pool must be max or maxmean"),
+        (["imdb-tcn", "--kernel-size", "4"], "odd kernel size"),
+        (["imdb-tcn", "--dilations", "0"], "--dilations must be positive"),
+        (["imdb-tcn", "--norm", "batch"], "unknown TCN norm"),
+        (["imdb-cnn", "--optimizer", "adamm"], "did you mean 'adam'"),
+    ],
+)
+def test_bad_options_fail_before_anything_is_written(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()

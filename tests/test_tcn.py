@@ -1,0 +1,150 @@
+"""The TCN block: causality, exact receptive field, shapes, settings and summary."""
+
+import pytest
+import torch
+
+from convseq.errors import UserError
+from convseq.models import build_model
+from convseq.models.summary import summarize
+from convseq.models.tcn import TCN, dilation_schedule, receptive_field
+
+CONFIGS = [
+    dict(kernel_size=3, levels=4, norm="weight"),
+    dict(kernel_size=2, dilations=[1, 3, 2], norm="layer"),
+    dict(kernel_size=5, levels=2, norm="none", convs_per_block=1),
+    dict(kernel_size=3, dilations=[1, 2, 4], channels=[6, 8, 5], norm="weight"),
+]
+NON_CAUSAL = [
+    dict(kernel_size=3, levels=3, norm="weight"),
+    dict(kernel_size=5, dilations=[1, 3], norm="layer", convs_per_block=1),
+    dict(kernel_size=3, dilations=[2, 1], channels=[4, 7], norm="none"),
+]
+
+
+def make_tcn(causal: bool, **config) -> TCN:
+    torch.manual_seed(0)
+    settings = {"channels": 8, **config}
+    return TCN(3, causal=causal, dropout=0.3, **settings).double().eval()
+
+
+def dependence(tcn: TCN, length: int, t: int) -> list[int]:
+    """The input steps whose gradient on output step t is non-zero for some of 16 inputs.
+
+    Several random inputs keep a ReLU that happens to be off for one input
+    from hiding a real dependence.
+    """
+    x = torch.randn(16, 3, length, dtype=torch.float64, requires_grad=True)
+    tcn(x)[:, :, t].sum().backward()
+    return torch.nonzero(x.grad.abs().sum(dim=(0, 1))).flatten().tolist()
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_causal_output_depends_on_exactly_the_last_r_steps(config):
+    tcn = make_tcn(True, **config)
+    r = tcn.receptive_field
+    length = r + 12
+    for t in (length - 1, r - 1, r + 4):
+        assert dependence(tcn, length, t) == list(range(t - r + 1, t + 1))
+    # near the start the window is cut by the sequence start, never widened
+    assert dependence(tcn, length, 2) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_changing_step_t_changes_no_earlier_output(config):
+    tcn = make_tcn(True, **config)
+    length, t = tcn.receptive_field + 10, tcn.receptive_field // 2 + 3
+    x = torch.randn(1, 3, length, dtype=torch.float64)
+    changed = x.clone()
+    changed[:, :, t] += 5.0
+    a, b = tcn(x), tcn(changed)
+    assert torch.equal(a[:, :, :t], b[:, :, :t])
+    assert not torch.allclose(a[:, :, t], b[:, :, t])
+
+
+@pytest.mark.parametrize("config", NON_CAUSAL)
+def test_non_causal_window_is_centred_and_r_wide(config):
+    tcn = make_tcn(False, **config)
+    r = tcn.receptive_field
+    half = (r - 1) // 2
+    length = r + 10
+    for t in (half, half + 5, length - 1 - half):
+        assert dependence(tcn, length, t) == list(range(t - half, t + half + 1))
+
+
+def test_receptive_field_formula_and_schedule():
+    assert dilation_schedule(4) == [1, 2, 4, 8]
+    assert dilation_schedule(3, base=3) == [1, 3, 9]
+    # two convolutions of kernel 3 per block: 1 + 2 * 2 * (1 + 2 + 4 + 8)
+    assert receptive_field(3, [1, 2, 4, 8]) == 61
+    assert TCN(2, kernel_size=3, levels=4).receptive_field == 61
+    assert TCN(2, kernel_size=2, dilations=[1, 5], convs_per_block=1).receptive_field == 7
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("length", [1, 7, 100])
+def test_length_is_kept_even_below_the_receptive_field(causal, length):
+    tcn = TCN(5, channels=[16, 12], kernel_size=3, dilations=[1, 4], causal=causal)
+    assert tcn(torch.randn(4, 5, length)).shape == (4, 12, length)
+    assert tcn.out_channels == 12
+
+
+def test_norms_are_built_as_asked():
+    weight = TCN(2, channels=4, levels=1, norm="weight")
+    conv = weight.blocks[0].convs[0].conv
+    assert hasattr(conv, "parametrizations") and "weight" in conv.parametrizations
+    layer = TCN(2, channels=4, levels=1, norm="layer")
+    assert any(type(m).__name__ == "ChannelLayerNorm" for m in layer.modules())
+    plain = TCN(2, channels=4, levels=1, norm="none")
+    assert not hasattr(plain.blocks[0].convs[0].conv, "parametrizations")
+
+
+def test_layer_norm_keeps_each_step_independent_of_the_future():
+    tcn = make_tcn(True, kernel_size=3, levels=2, norm="layer")
+    x = torch.randn(1, 3, 30, dtype=torch.float64)
+    changed = x.clone()
+    changed[:, :, 20:] = 0.0
+    assert torch.equal(tcn(x)[:, :, :20], tcn(changed)[:, :, :20])
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(kernel_size=4, causal=False), "odd kernel size"),
+        (dict(norm="batch"), "unknown TCN norm 'batch'"),
+        (dict(dilations=[1, 0]), "dilations must be positive"),
+        (dict(channels=[8, 8], levels=3), "one per block"),
+        (dict(levels=0), "at least 1 level"),
+        (dict(dropout=1.0), "dropout must be in"),
+    ],
+)
+def test_bad_settings_are_user_errors(settings, message):
+    with pytest.raises(UserError, match=message):
+        TCN(3, **settings)
+
+
+def test_text_tcn_summary_shows_receptive_field_and_ignores_padding():
+    torch.manual_seed(0)
+    model = build_model("text-tcn", vocab_size=50, embed_dim=8, channels=8, levels=3).eval()
+    assert model.receptive_field == 29
+    text, params = summarize(model, torch.randint(1, 50, (2, 40)))
+    assert "Receptive field: 29 steps: 14 steps each side (non-causal)" in text
+    assert params == sum(p.numel() for p in model.parameters())
+    review = torch.randint(1, 50, (1, 30))
+    padded = torch.cat([torch.zeros(1, 17, dtype=torch.long), review], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(model(review), model(padded), atol=1e-6)
+
+
+def test_series_tcn_forecasts_one_value_from_the_last_r_steps():
+    torch.manual_seed(0)
+    model = build_model("series-tcn", num_features=4, channels=8, levels=3).eval()
+    r = model.receptive_field
+    x = torch.randn(5, r + 20, 4)
+    assert model(x).shape == (5,)
+    changed = x.clone()
+    changed[:, : x.shape[1] - r] = 0.0  # everything older than the receptive field
+    assert torch.equal(model(x), model(changed))
+    changed[:, x.shape[1] - r] += 1.0  # the oldest step inside it
+    assert not torch.allclose(model(x), model(changed))
+    text, _ = summarize(model, x)
+    assert f"Receptive field: {r} steps: the last {r} steps (causal)" in text
