@@ -148,7 +148,7 @@ def test_text_column_given_as_label_is_caught(tmp_path, capsys):
 
 def test_bad_options_are_refused_before_anything_is_written(tmp_path, capsys):
     data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 20))
-    bad([str(data), "--model", "text-cnm"], capsys, tmp_path, "did you mean 'text-cnn'")
+    bad([str(data), "--model", "text-cnnn"], capsys, tmp_path, "did you mean 'text-cnn'")
     bad([str(data), "--model-settings", "{oops"], capsys, tmp_path, "must be a JSON object")
     bad([str(data), "--val", str(tmp_path / "nope.csv")], capsys, tmp_path, "does not exist")
     bad([str(data), "--max-len", "10"], capsys, tmp_path, "needs at least 41 tokens")
