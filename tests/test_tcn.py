@@ -148,3 +148,40 @@ def test_series_tcn_forecasts_one_value_from_the_last_r_steps():
     assert not torch.allclose(model(x), model(changed))
     text, _ = summarize(model, x)
     assert f"Receptive field: {r} steps: the last {r} steps (causal)" in text
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(kernel_size=3, levels=5, norm="weight"),
+        dict(kernel_size=2, dilations=[1, 3, 6], norm="layer"),
+        dict(kernel_size=5, dilations=[2, 4, 8], channels=[4, 6, 5], convs_per_block=1),
+        dict(kernel_size=3, dilations=[1, 3, 2], norm="none"),  # not a chain: full forward
+    ],
+)
+def test_last_only_equals_the_full_forward_at_every_length(config):
+    tcn = make_tcn(True, **config)
+    r = tcn.receptive_field
+    for length in (1, 4, r - 1, r, r + 37):
+        x = torch.randn(5, 3, length, dtype=torch.float64)
+        assert torch.allclose(tcn(x, last_only=True), tcn(x)[:, :, -1], atol=1e-12), length
+
+
+def test_last_only_convolves_far_fewer_positions_than_the_full_forward():
+    """The point of ``last_only``: count the output positions of every convolution."""
+    tcn = make_tcn(True, kernel_size=3, levels=5)
+    positions = []
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out: positions.append(out.shape[2]))
+        for m in tcn.modules()
+        if type(m).__name__ == "DilatedConv"
+    ]
+    x = torch.randn(2, 3, 240, dtype=torch.float64)
+    tcn(x)
+    full, positions[:] = sum(positions), []
+    tcn(x, last_only=True)
+    for hook in hooks:
+        hook.remove()
+    assert full == 10 * 240
+    # R = 125: the blocks see 125, 63, 32, 16 and 8 steps, two convolutions each
+    assert sum(positions) == 2 * (125 + 63 + 32 + 16 + 8)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from convseq.atomic import write_json
+from convseq.data.derived import derive, parse_wind_columns
 from convseq.data.series import DUPLICATE_POLICIES, Series, describe, parse_splits
 from convseq.data.windows import Windows, check_window_settings
 from convseq.errors import UserError
@@ -45,10 +46,23 @@ SERIES_HELP = {
     "csv": "path of the CSV file (a timestamp column plus numeric columns)",
     "time_column": "name of the timestamp column",
     "time_format": "strptime format of the timestamps (empty = ISO 8601)",
-    "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', *BASELINES))}",
+    "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', 'series-tcn', *BASELINES))}",
     "units": "units of the target column, for reports",
     "residual": "read windows relative to their last row and forecast the change from the "
     "target's last value (the model learns a correction to the common-sense forecast)",
+    "calendar": "add time of day and day of year as sine and cosine columns (from the timestamps)",
+    "wind_vector": "replace the wind speed and direction columns by the wind's x and y "
+    "components (negative speeds, the -9999 error marks, count as 0)",
+    "wind_columns": "the wind columns for --wind-vector: speed columns, then the direction "
+    "column in degrees, comma-separated",
+    "channels": "channels of every TCN block",
+    "kernel_size": "kernel size of the causal dilated convolutions",
+    "dilations": "dilation of each residual block, e.g. 1,2,4,8,16",
+    "norm": "normalization in the TCN blocks: weight, layer or none",
+    "spatial_dropout": "TCN dropout drops whole channels of a window (SpatialDropout1D) "
+    "rather than single values",
+    "dropout": "dropout (TCN: after every convolution; GRU: on its inputs)",
+    "recurrent_dropout": "dropout on the GRU's recurrent state, one mask per sequence",
     "threads": "CPU threads for PyTorch (0 = its default); these small models gain little from "
     "more and slow down badly when the cores are shared",
 }
@@ -91,7 +105,11 @@ def wanted_columns(settings: dict) -> list[str] | None:
     names = [n.strip() for n in settings["features"].split(",") if n.strip()]
     if len(set(names)) != len(names):
         raise UserError(f"--features names a column twice: {settings['features']!r}")
-    return names if settings["target"] in names else [*names, settings["target"]]
+    needed = [settings["target"]]
+    if settings.get("wind_vector"):
+        speeds, direction = parse_wind_columns(settings["wind_columns"])
+        needed += [*speeds, direction]
+    return names + [n for n in needed if n not in names]
 
 
 def prepare(series: Series, settings: dict) -> Prepared:
@@ -140,12 +158,20 @@ def prepare(series: Series, settings: dict) -> Prepared:
     return Prepared(*windows, names, target_index, mean, std)
 
 
-def save_normalization(folder: RunFolder, prepared: Prepared, settings: dict, rows: int) -> None:
-    """What prediction needs to rebuild the inputs and read the outputs in units."""
+def save_normalization(
+    folder: RunFolder, prepared: Prepared, settings: dict, rows: int, derived: dict
+) -> None:
+    """What prediction needs to rebuild the inputs and read the outputs in units.
+
+    ``derived`` says which columns were computed rather than read (calendar
+    phases, wind vectors) and from what, so the same inputs can be rebuilt
+    from a raw file.
+    """
     write_json(
         folder.file("normalization.json"),
         {
             "columns": prepared.columns,
+            "derived": derived,
             "mean": prepared.mean.tolist(),
             "std": prepared.std.tolist(),
             "target": settings["target"],
@@ -159,10 +185,15 @@ def save_normalization(folder: RunFolder, prepared: Prepared, settings: dict, ro
     )
 
 
-def model_settings_for(model_name: str, prepared: Prepared, extra: dict) -> dict:
+def model_settings_for(
+    model_name: str, prepared: Prepared, extra: dict, absolute: list[str] = ()
+) -> dict:
+    """The model's settings; ``absolute`` names columns a residual model must not anchor."""
     settings = {"num_features": len(prepared.columns), **extra}
     if model_name == "common-sense" or extra.get("residual"):
         settings["target_index"] = prepared.target_index
+    if extra.get("residual") and absolute:
+        settings["absolute_features"] = [prepared.columns.index(c) for c in absolute]
     return settings
 
 
@@ -201,8 +232,9 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     seed_everything(seed)
     series = data.load(settings)
     print(describe(series))
+    series, derived = derive(series, settings)
     prepared = prepare(series, settings)
-    save_normalization(folder, prepared, settings, len(series))
+    save_normalization(folder, prepared, settings, len(series), derived)
     units = data.units or settings.get("units", "")
     print(
         f"windows: {prepared.train.num_windows} train / {prepared.val.num_windows} validation / "
@@ -211,7 +243,7 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     )
 
     seed_everything(seed)
-    settings_used = model_settings_for(model_name, prepared, extra)
+    settings_used = model_settings_for(model_name, prepared, extra, derived["calendar"])
     model = build_model(model_name, **settings_used)
     min_length = getattr(model, "min_length", 1)
     if prepared.train.length < min_length:
@@ -302,6 +334,40 @@ def check_series_settings(settings: dict) -> None:
             f"got {settings['duplicate_times']!r}"
         )
     parse_splits(settings["splits"], 2**62)  # syntax only; ranges are checked against the file
+    if settings.get("wind_vector"):
+        parse_wind_columns(settings["wind_columns"])
+    if "dilations" in settings:
+        check_tcn_settings(settings)
     for key in ("dropout", "recurrent_dropout"):
         if key in settings and not 0 <= settings[key] < 1:
             raise UserError(f"--{key.replace('_', '-')} must be in [0, 1), got {settings[key]}")
+
+
+def tcn_dilations(settings: dict) -> list[int]:
+    text = settings["dilations"]
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise UserError(
+            f"--dilations must be positive integers separated by commas, got {text!r}; "
+            "pass e.g. 1,2,4,8,16"
+        )
+    return values
+
+
+def check_tcn_settings(settings: dict) -> None:
+    from convseq.models.tcn import TCN
+
+    if settings["channels"] < 1:
+        raise UserError(f"--channels must be at least 1, got {settings['channels']}")
+    # a one-channel block runs every TCN check (kernel size, norm name, dropout range)
+    TCN(
+        1,
+        1,
+        settings["kernel_size"],
+        tcn_dilations(settings),
+        dropout=settings["dropout"],
+        norm=settings["norm"],
+    )

@@ -8,6 +8,8 @@ a GRU alone, each initialised as Keras initialises them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn as nn
 
@@ -48,14 +50,25 @@ class Anchored(nn.Module):
     model starts from the common-sense forecast and learns a correction. This
     makes it blind to the series' level, which matters when the level drifts
     between the training and test periods (ETTh1's oil temperature does).
+    ``absolute_features`` are left as they are: a calendar phase taken
+    relative to the last row would no longer say what time it is.
     """
 
-    def __init__(self, residual: bool = False, target_index: int = 0):
+    def __init__(
+        self, residual: bool = False, target_index: int = 0, absolute_features: Sequence[int] = ()
+    ):
         super().__init__()
         self.residual, self.target_index = residual, target_index
+        self.absolute_features = list(absolute_features)
 
     def relative(self, x: torch.Tensor) -> torch.Tensor:
-        return x - x[:, -1:, :] if self.residual else x
+        if not self.residual:
+            return x
+        anchor = x[:, -1:, :]
+        if self.absolute_features:
+            anchor = anchor.clone()
+            anchor[:, :, self.absolute_features] = 0
+        return x - anchor
 
     def absolute(self, change: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return change + x[:, -1, self.target_index] if self.residual else change
@@ -81,9 +94,10 @@ class SeriesCNN(nn.Module):
         pool: int = 3,
         residual: bool = False,
         target_index: int = 0,
+        absolute_features: Sequence[int] = (),
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index)
+        self.anchor = Anchored(residual, target_index, absolute_features)
         self.features = nn.Sequential(
             _conv_relu(num_features, channels, kernel_size),
             nn.MaxPool1d(pool),
@@ -119,9 +133,10 @@ class SeriesCNNGRU(nn.Module):
         recurrent_dropout: float = 0.5,
         residual: bool = False,
         target_index: int = 0,
+        absolute_features: Sequence[int] = (),
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index)
+        self.anchor = Anchored(residual, target_index, absolute_features)
         self.features = nn.Sequential(
             _conv_relu(num_features, channels, kernel_size),
             nn.MaxPool1d(pool),
@@ -149,9 +164,10 @@ class SeriesGRU(nn.Module):
         recurrent_dropout: float = 0.2,
         residual: bool = False,
         target_index: int = 0,
+        absolute_features: Sequence[int] = (),
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index)
+        self.anchor = Anchored(residual, target_index, absolute_features)
         self.gru = KerasGRU(num_features, hidden, dropout, recurrent_dropout)
         self.head = nn.Linear(hidden, 1)
         keras_init(self.head)
