@@ -25,15 +25,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="a finished run folder of imdb-region-cnn")
     parser.add_argument("--experiment", default="imdb-region-cnn")
-    args, extra = parser.parse_known_args(argv)
+    args = parser.parse_args(argv)
     if args.run:
         folder = Path(args.run)
     else:
         from convseq.cli.run import run_experiment
 
         folder = run_experiment(args.experiment, {}, out=None).path
-        if extra:
-            parser.error("extra options are only for training; pass them to 'convseq run'")
     metrics = json.loads((folder / "metrics.json").read_text())
     seconds = metrics["total_seconds"]
     if metrics.get("torch_threads") == 1:

@@ -69,3 +69,21 @@ def test_summary_and_settings_checks():
         build_model("text-region-cnn", vocab_size=VOCAB, pool="avg")
     with pytest.raises(UserError, match="region sizes must be positive"):
         build_model("text-region-cnn", vocab_size=VOCAB, sizes=[0])
+
+
+def test_word_dropout_blanks_words_only_while_training():
+    torch.manual_seed(0)
+    model = build_model(
+        "text-region-cnn", vocab_size=VOCAB, channels=6, head_dropout=0.0, word_dropout=0.3
+    )
+    ids = torch.randint(1, VOCAB, (3, 20))
+    torch.manual_seed(5)
+    trained = model.train()(ids)
+    torch.manual_seed(5)
+    blanked = ids.masked_fill(torch.rand(ids.shape) < 0.3, 0)
+    with torch.no_grad():
+        assert torch.allclose(trained, model.eval()(blanked), atol=1e-6)
+        assert not torch.allclose(model(ids), model(blanked))
+        assert torch.equal(model(ids), model(ids))  # no randomness in evaluation
+    with pytest.raises(UserError, match="word dropout"):
+        build_model("text-region-cnn", vocab_size=VOCAB, word_dropout=1.0)

@@ -6,8 +6,11 @@
     classifier.predict(["a wonderful film"])       # [Prediction(label='pos', probability=0.93)]
     convseq.load("runs/reviews").evaluate("test.csv")
 
-Both functions go through the same code as ``convseq train text`` and
-``convseq predict``, so a run made from Python is an ordinary run folder.
+    forecaster = convseq.train_forecast("load.csv", time_column="date", target="load")
+    forecaster.predict("load.csv")                 # Forecast(window_end=..., time=..., value=...)
+
+These functions go through the same code as ``convseq train text|forecast``
+and ``convseq predict``, so a run made from Python is an ordinary run folder.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from convseq.errors import UserError
 
 
 def load(run_dir: str | Path):
-    """The trained model of a finished run folder, ready to ``predict``, ``evaluate``, ``export_onnx``."""
+    """The trained model of a finished run folder, ready to ``predict``, ``evaluate``, ``export_onnx``.
+
+    A text run gives a ``TextClassifier``, a forecasting run a ``SeriesForecaster``.
+    """
     from convseq.inference.load import load_run
 
     return load_run(run_dir)
@@ -65,6 +71,52 @@ def train_text(
         )
     folder = run_in_folder(
         TRAIN_TEXT,
+        settings,
+        out=str(out) if out is not None else None,
+        resume=str(resume) if resume is not None else None,
+    )
+    return load(folder.path)
+
+
+def train_forecast(
+    data: str | Path | None = None,
+    *,
+    time_column: str = "date",
+    target: str = "",
+    features: list[str] | None = None,
+    model: str = "series-cnn-gru",
+    model_settings: dict | None = None,
+    fill: str = "none",
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    **settings,
+):
+    """Train a forecaster on a CSV series (or continue a killed run) and load it.
+
+    ``settings`` are the options of ``convseq train forecast`` with underscores
+    (``lookback``, ``step``, ``delay``, ``splits``, ``epochs``, ``batch_size``,
+    ``lr``, ``units``, ``time_format``, ``seed``, ...).
+    """
+    from convseq.cli.run import run_in_folder
+    from convseq.cli.train import absolute
+    from convseq.workflows.train_forecast import TRAIN_FORECAST
+
+    if resume is None:
+        if data is None:
+            raise UserError("train_forecast needs a CSV file (or resume=RUN_DIR)")
+        if isinstance(features, str):
+            raise UserError("features must be a list of column names, e.g. ['load', 'temp']")
+        settings.update(
+            data=absolute(str(data)),
+            time_column=time_column,
+            target=target,
+            features=",".join(features or []),
+            model=model,
+            model_settings=json.dumps(model_settings or {}),
+            fill=fill,
+        )
+    folder = run_in_folder(
+        TRAIN_FORECAST,
         settings,
         out=str(out) if out is not None else None,
         resume=str(resume) if resume is not None else None,

@@ -6,7 +6,11 @@ from pathlib import Path
 
 from convseq.errors import UserError, closest
 
-KINDS = ("text",)
+KINDS = ("text", "forecast")
+USAGE = (
+    "usage: convseq train text DATA [options] | convseq train forecast DATA.csv --time-column T "
+    "--target COL [options]; 'convseq train KIND --help' lists the options"
+)
 
 
 def absolute(path: str) -> str:
@@ -16,43 +20,63 @@ def absolute(path: str) -> str:
 
 def cmd_train(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
-        print(
-            "usage: convseq train text DATA [options]; 'convseq train text --help' lists the options"
-        )
+        print(USAGE)
         return 0
     if not argv:
-        raise UserError("convseq train needs a kind: 'convseq train text DATA ...'; see --help")
+        raise UserError(
+            "convseq train needs a kind: 'convseq train text DATA ...' or "
+            "'convseq train forecast DATA.csv ...'; see --help"
+        )
     kind, rest = argv[0], argv[1:]
     if kind not in KINDS:
         raise UserError(
-            f"unknown kind {kind!r}{closest(kind, KINDS)}; use 'convseq train text DATA ...'"
+            f"unknown kind {kind!r}{closest(kind, KINDS)}; use 'convseq train text DATA ...' "
+            "or 'convseq train forecast DATA.csv ...'"
         )
-    return train_text_command(rest)
+    if kind == "forecast":
+        from convseq.workflows.train_forecast import TRAIN_FORECAST
 
-
-def train_text_command(argv: list[str]) -> int:
-    from convseq.cli.main import OneLineParser, add_settings
-    from convseq.cli.run import run_in_folder
+        return train_command(
+            rest,
+            TRAIN_FORECAST,
+            "Train a forecaster on a CSV time series: a timestamp column plus numeric columns.",
+            data_help="CSV time series: a timestamp column plus numeric columns",
+            paths=("data",),
+        )
     from convseq.workflows.train_text import TRAIN_TEXT
 
-    parser = OneLineParser(
-        prog="convseq train text",
-        description="Train a text classifier on a labelled CSV, TSV, JSONL/JSON file "
+    return train_command(
+        rest,
+        TRAIN_TEXT,
+        "Train a text classifier on a labelled CSV, TSV, JSONL/JSON file "
         "or a folder with one sub-folder of .txt files per class.",
+        data_help="labelled texts (file or folder)",
+        paths=("data", "val", "test"),
     )
-    parser.add_argument("data", nargs="?", metavar="DATA", help="labelled texts (file or folder)")
-    add_settings(parser, TRAIN_TEXT, skip=("data",))
-    parser.add_argument("--out", help="run folder (default: runs/train-text/TIMESTAMP)")
+
+
+def train_command(
+    argv: list[str], experiment, description: str, data_help: str, paths: tuple[str, ...]
+) -> int:
+    """Parse ``DATA [options]`` from the experiment's defaults and run it into a run folder."""
+    from convseq.cli.main import OneLineParser, add_settings
+    from convseq.cli.run import run_in_folder
+
+    kind = experiment.name.removeprefix("train-")
+    parser = OneLineParser(prog=f"convseq train {kind}", description=description)
+    parser.add_argument("data", nargs="?", metavar="DATA", help=data_help)
+    add_settings(parser, experiment, skip=("data",))
+    parser.add_argument("--out", help=f"run folder (default: runs/{experiment.name}/TIMESTAMP)")
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint"
     )
     args = vars(parser.parse_args(argv))
     out, resume = args.pop("out"), args.pop("resume")
-    settings = {key: args[key] for key in TRAIN_TEXT.defaults if key != "data"}
+    settings = {key: args[key] for key in experiment.defaults if key != "data"}
     settings["data"] = args["data"] or ""
     if not resume and not settings["data"]:
-        raise UserError("convseq train text needs a DATA file or folder; see --help")
-    for key in ("data", "val", "test"):
+        raise UserError(f"convseq train {kind} needs DATA ({data_help}); see --help")
+    for key in paths:
         settings[key] = absolute(settings[key])
-    run_in_folder(TRAIN_TEXT, settings, out=out, resume=resume)
+    run_in_folder(experiment, settings, out=out, resume=resume)
     return 0

@@ -134,3 +134,32 @@ def derive(series: Series, settings: dict) -> tuple[Series, dict]:
         values = np.concatenate([values, calendar_features(series.times)], axis=1)
         record["calendar"] = list(CALENDAR_COLUMNS)
     return replace(series, values=values, columns=columns), record
+
+
+def source_columns(columns: list[str], record: dict | None) -> list[str]:
+    """The columns a raw file needs so that ``rederive`` can rebuild ``columns``.
+
+    ``record`` is the one ``derive`` returned (saved in ``normalization.json``);
+    None, or an empty record, means every column is read as it is.
+    """
+    record = record or {}
+    wind = record.get("wind")
+    made = {*record.get("calendar", ()), *(wind["columns"] if wind else ())}
+    raw = [c for c in columns if c not in made]
+    if wind:
+        raw += [c for c in (*wind["speeds"], wind["direction"]) if c not in raw]
+    return raw
+
+
+def rederive(series: Series, record: dict | None, columns: list[str]) -> Series:
+    """``series`` (raw columns) with the derived columns of ``record``, ordered as ``columns``."""
+    record = record or {}
+    wind = record.get("wind")
+    settings = {
+        "calendar": bool(record.get("calendar")),
+        "wind_vector": bool(wind),
+        "wind_columns": ",".join([*wind["speeds"], wind["direction"]]) if wind else "",
+    }
+    series, _ = derive(series, settings)
+    order = [series.columns.index(c) for c in columns]
+    return replace(series, values=series.values[:, order], columns=list(columns))

@@ -60,9 +60,14 @@ class Series:
 
 
 # ------------------------------------------------------------------ reading
-def read_text(path: str | Path) -> str:
-    """The CSV text of ``path``, or of the single CSV inside it when it is a zip."""
-    path = Path(path)
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """The CSV text of ``path``, or of the single CSV inside it when it is a zip.
+
+    A UTF-8 byte-order mark is dropped.
+    """
+    path, shown = Path(path), encoding
+    if encoding.lower().replace("-", "").replace("_", "") == "utf8":
+        encoding = "utf-8-sig"
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
@@ -81,9 +86,16 @@ def read_text(path: str | Path) -> str:
                 raw = archive.read(members[0])
         else:
             raw = path.read_bytes()
-        return raw.decode("utf-8-sig")
-    except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path} ({exc}); pass a UTF-8 CSV file") from None
+        return raw.decode(encoding)
+    except LookupError:
+        raise UserError(f"unknown encoding {shown!r}; pass e.g. --encoding latin-1") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"cannot read {path} as {shown} ({exc.reason} at byte {exc.start}); "
+            "pass its encoding with --encoding, e.g. --encoding latin-1"
+        ) from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise UserError(f"cannot read {path} ({exc}); pass a CSV file") from None
 
 
 def read_series_csv(
@@ -92,6 +104,7 @@ def read_series_csv(
     columns: list[str] | None = None,
     time_format: str | None = None,
     duplicate_times: str = "error",
+    encoding: str = "utf-8",
 ) -> Series:
     """Parse a CSV (plain or zipped) into a ``Series`` of its numeric columns.
 
@@ -105,7 +118,7 @@ def read_series_csv(
             f"duplicate_times must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicate_times!r}"
         )
     source = Path(path).name
-    lines = read_text(path).splitlines()
+    lines = read_text(path, encoding).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) < 2:

@@ -26,9 +26,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from convseq.data.derived import JENA_WIND
-from convseq.data.series import Series, load_etth1, load_jena, read_series_csv
+from convseq.data.series import (
+    JENA_TIME_COLUMN,
+    JENA_TIME_FORMAT,
+    Series,
+    load_etth1,
+    load_jena,
+    read_series_csv,
+)
 from convseq.errors import UserError, closest
-from convseq.experiments.registry import Experiment, register
+from convseq.experiments.registry import TRAINING_DEFAULTS, Experiment, register
 from convseq.experiments.series_run import (
     BASELINES,
     SERIES_HELP,
@@ -53,8 +60,8 @@ def _etth1(settings: dict) -> Series:
     )
 
 
-JENA = SeriesData("jena", _jena, "degC")
-ETTH1 = SeriesData("etth1", _etth1, "degC")
+JENA = SeriesData("jena", _jena, "degC", JENA_TIME_COLUMN, JENA_TIME_FORMAT)
+ETTH1 = SeriesData("etth1", _etth1, "degC", "date")
 
 # the settings each learned model takes from the command line
 MODEL_KEYS = {
@@ -100,13 +107,7 @@ def training_defaults(**overrides) -> dict:
         "batch_size": 128,
         "steps_per_epoch": 500,
         "eval_batch_size": 1024,
-        "lr": 1e-3,
-        "optimizer": "rmsprop",
-        "weight_decay": 0.0,
-        "schedule": "none",
-        "grad_clip": 0.0,
-        "patience": 0,
-        "seed": 0,
+        **TRAINING_DEFAULTS,
     }
     base.update(overrides)
     return base
@@ -270,6 +271,7 @@ def _load_csv(settings: dict) -> Series:
         wanted_columns(settings),
         time_format=settings["time_format"] or None,
         duplicate_times=settings["duplicate_times"],
+        encoding=settings.get("encoding", "utf-8"),  # runs begun before the option existed
     )
 
 
@@ -303,6 +305,7 @@ register(
             "csv": "",
             "time_column": "date",
             "time_format": "",
+            "encoding": "utf-8",
             "units": "",
             "model": "series-cnn-gru",
             **data_defaults(

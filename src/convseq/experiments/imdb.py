@@ -11,20 +11,14 @@ import numpy as np
 
 from convseq.data.imdb import TextSplit, load_imdb
 from convseq.errors import UserError
-from convseq.experiments.registry import Experiment, register
+from convseq.experiments.registry import TRAINING_DEFAULTS, Experiment, register
 from convseq.training.run_folder import RunFolder
 from convseq.workflows.text_classifier import TextSplits, train_text_classifier
 
 TEXT_DEFAULTS = {
     "epochs": 10,
     "batch_size": 32,
-    "lr": 1e-3,
-    "optimizer": "rmsprop",
-    "weight_decay": 0.0,
-    "schedule": "none",
-    "grad_clip": 0.0,
-    "patience": 0,
-    "seed": 0,
+    **TRAINING_DEFAULTS,
     "vocab_size": 10_000,
     "max_len": 500,
     "truncating": "pre",

@@ -26,6 +26,17 @@ COMMON_HELP = {
     "data_dir": "folder holding the dataset file (else $CONVSEQ_DATA, then the cache, then download)",
     "limit": "use only N training and N test samples (0 = all), for quick trials",
 }
+# The trainer's settings with the reference's values (RMSprop at Keras's defaults);
+# each family of presets overrides what differs (epochs, batch size, ...).
+TRAINING_DEFAULTS = {
+    "lr": 1e-3,
+    "optimizer": "rmsprop",
+    "weight_decay": 0.0,
+    "schedule": "none",
+    "grad_clip": 0.0,
+    "patience": 0,
+    "seed": 0,
+}
 TRAINING_KEYS = (
     "epochs",
     "optimizer",

@@ -48,6 +48,7 @@ SERIES_HELP = {
     "time_format": "strptime format of the timestamps (empty = ISO 8601)",
     "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', 'series-tcn', *BASELINES))}",
     "units": "units of the target column, for reports",
+    "encoding": "text encoding of the CSV file",
     "residual": "read windows relative to their last row and forecast the change from the "
     "target's last value (the model learns a correction to the common-sense forecast)",
     "calendar": "add time of day and day of year as sine and cosine columns (from the timestamps)",
@@ -75,6 +76,8 @@ class SeriesData:
     name: str  # the "dataset" field of metrics.json
     load: Callable[[dict], Series]
     units: str
+    time_column: str = ""  # how prediction reads new files (default: the settings' own)
+    time_format: str = ""
 
 
 # ------------------------------------------------------------ preparation
@@ -159,9 +162,14 @@ def prepare(series: Series, settings: dict) -> Prepared:
 
 
 def save_normalization(
-    folder: RunFolder, prepared: Prepared, settings: dict, rows: int, derived: dict
+    folder: RunFolder,
+    prepared: Prepared,
+    settings: dict,
+    rows: int,
+    data: SeriesData,
+    derived: dict,
 ) -> None:
-    """What prediction needs to rebuild the inputs and read the outputs in units.
+    """What prediction needs to read new files, rebuild the inputs and read the outputs in units.
 
     ``derived`` says which columns were computed rather than read (calendar
     phases, wind vectors) and from what, so the same inputs can be rebuilt
@@ -181,6 +189,10 @@ def save_normalization(
             "delay": settings["delay"],
             "splits": parse_splits(settings["splits"], rows),
             "rows": rows,
+            "time_column": data.time_column or settings.get("time_column", ""),
+            "time_format": data.time_format or settings.get("time_format", ""),
+            "duplicate_times": settings["duplicate_times"],
+            "fill": settings.get("fill", "none"),
         },
     )
 
@@ -234,8 +246,9 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     print(describe(series))
     series, derived = derive(series, settings)
     prepared = prepare(series, settings)
-    save_normalization(folder, prepared, settings, len(series), derived)
+    save_normalization(folder, prepared, settings, len(series), data, derived)
     units = data.units or settings.get("units", "")
+    shown_units = f" {units}" if units else ""
     print(
         f"windows: {prepared.train.num_windows} train / {prepared.val.num_windows} validation / "
         f"{prepared.test.num_windows} test, {prepared.train.length} steps x "
@@ -244,7 +257,13 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
 
     seed_everything(seed)
     settings_used = model_settings_for(model_name, prepared, extra, derived["calendar"])
-    model = build_model(model_name, **settings_used)
+    try:
+        model = build_model(model_name, **settings_used)
+    except TypeError as exc:  # a setting the model does not take
+        raise UserError(
+            f"model {model_name!r} does not accept these settings ({exc}); "
+            "check --model-settings or pick another --model"
+        ) from None
     min_length = getattr(model, "min_length", 1)
     if prepared.train.length < min_length:
         raise UserError(
@@ -260,8 +279,9 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     baselines = baseline_scores(prepared, task)
     print(
         f"common-sense baseline: validation MAE {baselines['baseline_val_mae']:.4f} "
-        f"({baselines['baseline_val_mae_units']:.3f} {units}), test MAE "
-        f"{baselines['baseline_test_mae']:.4f} ({baselines['baseline_test_mae_units']:.3f} {units})"
+        f"({baselines['baseline_val_mae_units']:.3f}{shown_units}), test MAE "
+        f"{baselines['baseline_test_mae']:.4f} ({baselines['baseline_test_mae_units']:.3f}"
+        f"{shown_units})"
     )
     trainable = any(p.requires_grad for p in model.parameters())
     if trainable:

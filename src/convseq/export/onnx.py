@@ -1,5 +1,7 @@
 """ONNX export of a text classifier, with everything needed to use it without convseq.
 
+(Series forecasters: ``onnx_series.py``, on the same staging and export helpers.)
+
 The export folder holds ``model.onnx`` (input: token ids; outputs: logits and
 class probabilities, any batch size), ``tokenizer.json`` set to cut and pad
 exactly as in training (so ``Tokenizer.from_file(...).encode_batch(texts)``
@@ -17,6 +19,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,15 +72,16 @@ def quiet_exporter():
         logger.setLevel(level)
 
 
-def export_text_classifier(classifier, out: str | Path | None = None) -> Path:
+def staged_export(out: str | Path | None, default: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(folder)`` on a fresh folder beside ``out``, then swap it in whole."""
     require_onnx()
-    out = Path(out) if out else classifier.path / "export"
+    out = Path(out) if out else default
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} is a file; pass a folder with --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        _write_export(classifier, staging)
+        write(staging)
         _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -85,20 +89,24 @@ def export_text_classifier(classifier, out: str | Path | None = None) -> Path:
     return out
 
 
-def _write_export(classifier, folder: Path) -> None:
-    binary = len(classifier.labels) == 2
-    wrapper = WithProbabilities(classifier.model, binary).eval()
-    example = torch.from_numpy(classifier.encode(["an example text", "another one"]))
-    onnx_path = folder / "model.onnx"
+def to_onnx(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    input_name: str,
+    output_names: list[str],
+    model_name: str,
+) -> int | None:
+    """Export ``module`` (any batch size) to one self-contained file; return its opset."""
     with quiet_exporter(), torch.inference_mode(False), torch.no_grad():
         try:
             torch.onnx.export(
-                wrapper,
+                module,
                 (example,),
-                str(onnx_path),
-                input_names=["ids"],
-                output_names=["logits", "probabilities"],
-                dynamic_shapes={"ids": {0: torch.export.Dim("batch")}},
+                str(path),
+                input_names=[input_name],
+                output_names=output_names,
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
                 dynamo=True,
                 external_data=False,  # one self-contained file (models here are far below 2 GB)
                 verbose=False,
@@ -106,12 +114,26 @@ def _write_export(classifier, folder: Path) -> None:
         except Exception as exc:  # the exporter raises many error types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(
-                f"model {classifier.model_name!r} could not be exported to ONNX ({first})"
+                f"model {model_name!r} could not be exported to ONNX ({first})"
             ) from None
     import onnx
 
-    opset = next(
-        (o.version for o in onnx.load(str(onnx_path)).opset_import if o.domain == ""), None
+    return next((o.version for o in onnx.load(str(path)).opset_import if o.domain == ""), None)
+
+
+def export_text_classifier(classifier, out: str | Path | None = None) -> Path:
+    return staged_export(
+        out, classifier.path / "export", lambda folder: _write_export(classifier, folder)
+    )
+
+
+def _write_export(classifier, folder: Path) -> None:
+    binary = len(classifier.labels) == 2
+    wrapper = WithProbabilities(classifier.model, binary).eval()
+    example = torch.from_numpy(classifier.encode(["an example text", "another one"]))
+    onnx_path = folder / "model.onnx"
+    opset = to_onnx(
+        wrapper, example, onnx_path, "ids", ["logits", "probabilities"], classifier.model_name
     )
 
     tokenizer = classifier.tokenizer

@@ -130,7 +130,7 @@ def build_from_weights(folder: RunFolder, config: dict, tensors: dict, metadata:
 
 
 def load_run(run_dir: str | Path):
-    """A ready-to-use predictor for the run in ``run_dir`` (text classifiers for now)."""
+    """A ready-to-use predictor for the run in ``run_dir``: a text classifier or a forecaster."""
     from convseq.data.tokenize import load_tokenizer
     from convseq.inference.text import TextClassifier
 
@@ -147,9 +147,12 @@ def load_run(run_dir: str | Path):
             "truncating": config.get("truncating", "pre"),
             "padding": config.get("padding", "pre"),
         }
+    if text is None and folder.file("normalization.json").is_file():
+        return load_series_run(folder, config, tensors, metadata)
     if not isinstance(text, dict):
         raise UserError(
-            f"{run_dir} is not a text classifier run; this convseq predicts with text runs only"
+            f"{run_dir} is neither a text classifier nor a forecasting run (no text settings in "
+            "its weights, no normalization.json); rerun it with this convseq"
         )
     model = build_from_weights(folder, config, tensors, metadata)
     tokenizer_path = folder.file("tokenizer.json")
@@ -166,4 +169,63 @@ def load_run(run_dir: str | Path):
         truncating=text["truncating"],
         padding=text["padding"],
         train_counts=text.get("train_counts"),
+    )
+
+
+def old_run_time_column(config: dict) -> tuple[str, str]:
+    """The time column of runs made before normalization.json recorded it."""
+    from convseq.data.series import JENA_TIME_COLUMN, JENA_TIME_FORMAT
+
+    experiment = str(config.get("experiment", ""))
+    if experiment.startswith("jena-"):
+        return JENA_TIME_COLUMN, JENA_TIME_FORMAT
+    if experiment.startswith("etth1-"):
+        return "date", ""
+    return config.get("time_column", "date"), config.get("time_format", "")
+
+
+def read_series_stats(folder: RunFolder, config: dict) -> dict:
+    """normalization.json, checked: what a forecaster needs to read new data and its outputs."""
+    from convseq.data.windows import check_window_settings
+
+    stats = folder.read_json("normalization.json")
+    path = folder.file("normalization.json")
+    try:
+        columns, mean, std = stats["columns"], stats["mean"], stats["std"]
+        ok = (
+            isinstance(columns, list)
+            and all(isinstance(c, str) for c in columns)
+            and len(columns) == len(mean) == len(std) > 0
+            and all(isinstance(v, (int, float)) for v in [*mean, *std])
+            and all(v > 0 for v in std)
+            and stats["target"] in columns
+            and columns.index(stats["target"]) == stats["target_index"]
+            and all(isinstance(stats[k], int) for k in ("lookback", "step", "delay"))
+        )
+    except (KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise UserError(f"{path} is corrupted (missing or inconsistent fields); rerun the run")
+    try:
+        check_window_settings(stats["lookback"], stats["step"], stats["delay"])
+    except UserError as exc:
+        raise UserError(f"{path} is corrupted ({exc})") from None
+    if not stats.get("time_column"):
+        stats["time_column"], stats["time_format"] = old_run_time_column(config)
+    return stats
+
+
+def load_series_run(folder: RunFolder, config: dict, tensors: dict, metadata: dict):
+    from convseq.inference.series import SeriesForecaster
+
+    stats = read_series_stats(folder, config)
+    model = build_from_weights(folder, config, tensors, metadata)
+    metrics = folder.read_json("metrics.json")
+    return SeriesForecaster(
+        path=folder.path,
+        config=config,
+        model=model,
+        model_name=metadata["model"],
+        stats=stats,
+        units=str(metrics.get("units") or config.get("units") or ""),
     )

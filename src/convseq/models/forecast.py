@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
+from convseq.models.conv_global_max import conv_relu_global_max
+from convseq.models.conv_pool import conv_relu_pool
 from convseq.models.gru import KerasGRU
 from convseq.models.init import keras_init
 from convseq.models.registry import register_model
@@ -78,6 +80,29 @@ def _conv_relu(channels_in: int, channels: int, kernel_size: int) -> nn.Sequenti
     return nn.Sequential(nn.Conv1d(channels_in, channels, kernel_size), nn.ReLU())
 
 
+def _hooked(layers: nn.Module) -> bool:
+    # A forward hook on a layer (the model summary sets them) wants to see
+    # that layer run, so such calls take the layer-by-layer path.
+    return any(layer._forward_hooks for layer in layers.modules())
+
+
+def _fused_features(features: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """Run ``features`` (conv+ReLU blocks, each maybe followed by a max-pool) channels last.
+
+    Same values as ``features(x.transpose(1, 2)).transpose(1, 2)``, through
+    ``conv_relu_pool``: channels-last convolutions, no layout copies between layers.
+    """
+    layers = list(features)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, nn.MaxPool1d):
+            continue
+        conv = layer[0]
+        after = layers[i + 1] if i + 1 < len(layers) else None
+        pool = after.kernel_size if isinstance(after, nn.MaxPool1d) else 1
+        x = conv_relu_pool(x, conv.weight, conv.bias, pool)
+    return x
+
+
 class SeriesCNN(nn.Module):
     """(Conv1D(32,5) ReLU -> MaxPool(3)) x2 -> Conv1D(32,5) ReLU -> global max -> Dense(1).
 
@@ -111,8 +136,13 @@ class SeriesCNN(nn.Module):
         keras_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(self.anchor.relative(x).transpose(1, 2))
-        return self.anchor.absolute(self.head(h.amax(dim=2)).squeeze(-1), x)
+        if _hooked(self.features):
+            h = self.features(self.anchor.relative(x).transpose(1, 2)).amax(dim=2)
+        else:
+            *front, last = self.features
+            h = _fused_features(nn.Sequential(*front), self.anchor.relative(x))
+            h = conv_relu_global_max(h, last[0].weight, last[0].bias)
+        return self.anchor.absolute(self.head(h).squeeze(-1), x)
 
 
 class SeriesCNNGRU(nn.Module):
@@ -149,7 +179,10 @@ class SeriesCNNGRU(nn.Module):
         keras_init(self.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(self.anchor.relative(x).transpose(1, 2)).transpose(1, 2)
+        if _hooked(self.features):
+            h = self.features(self.anchor.relative(x).transpose(1, 2)).transpose(1, 2)
+        else:
+            h = _fused_features(self.features, self.anchor.relative(x))
         return self.anchor.absolute(self.head(self.gru(h)).squeeze(-1), x)
 
 

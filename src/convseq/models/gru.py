@@ -66,14 +66,17 @@ class _MaskedRecurrence(torch.autograd.Function):
         gh = gi.new_empty(steps, 3, batch, hidden)
         rz = gi.new_empty(steps, 2, batch, hidden)
         new = gi.new_empty(steps, batch, hidden)
+        change = gi.new_empty(batch, hidden)
+        # the recurrent biases of r and z are folded into gi; only n's is added here
+        bias = torch.cat([bias_n.new_zeros(2, hidden), bias_n.view(1, hidden)]).unsqueeze(1)
         for t in range(steps):
             h, g = hs[t], gi[t]
             torch.mul(h, mask, out=masked[t])
-            torch.bmm(masked[t], weight_t, out=gh[t])
-            gh[t, 2].add_(bias_n)
+            torch.baddbmm(bias, masked[t], weight_t, out=gh[t])
             torch.add(g[:2], gh[t, :2], out=rz[t]).sigmoid_()
             torch.addcmul(g[2], rz[t, 0], gh[t, 2], out=new[t]).tanh_()
-            torch.addcmul(new[t], rz[t, 1], h - new[t], out=hs[t + 1])
+            torch.sub(h, new[t], out=change)
+            torch.addcmul(new[t], rz[t, 1], change, out=hs[t + 1])
         ctx.save_for_backward(hs, rz, new, gh, masked, weight_hh, mask)
         return hs[steps].clone()
 

@@ -45,7 +45,7 @@ class RegionEmbedding(nn.Module):
         with torch.no_grad():
             self.table.weight[self.blank].zero_()
         self.bias = nn.Parameter(torch.zeros(channels))
-        self.offsets = nn.Buffer(torch.arange(size) * vocab_size, persistent=False)
+        self.register_buffer("offsets", torch.arange(size) * vocab_size, persistent=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         batch, time = ids.shape
@@ -117,7 +117,11 @@ class RegionCNN(nn.Module):
 
     def summary_extra(self) -> list[str]:
         sizes = ", ".join(map(str, self.sizes))
-        return [f"Region sizes: {sizes} words; pooling: {self.pool} over the whole review"]
+        lines = [f"Region sizes: {sizes} words; pooling: {self.pool} over the whole review"]
+        for region in self.regions:
+            rows, width = region.table.weight.shape
+            lines.append(f"  region {region.size}: table {rows:,} x {width} (sparse updates)")
+        return lines
 
 
 @register_model("text-region-cnn")

@@ -7,6 +7,7 @@ import math
 import torch
 
 from convseq.errors import UserError
+from convseq.training.rmsprop import RMSprop
 
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
 SCHEDULES = ("none", "cosine", "onecycle", "plateau")
@@ -26,24 +27,22 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     """RMSprop uses Keras's defaults (rho 0.9, eps 1e-7) so the reference trains as in Keras.
 
-    ``sparse`` lists the parameters that get sparse gradients (large embedding
-    tables); only Adam and AdamW can train them, through ``DenseAndSparseAdam``.
+    RMSprop is torch's arithmetic that also takes sparse embedding gradients
+    (see ``convseq.training.rmsprop``). ``sparse`` lists the parameters of
+    ``sparse=True`` embeddings; Adam and AdamW train those lazily through
+    ``DenseAndSparseAdam``. Optimizers without ``accepts_sparse_grads`` get
+    dense gradients from the trainer.
     """
     if lr <= 0:
         raise UserError(f"learning rate must be positive, got {lr}; pass e.g. --lr 0.001")
     sparse_ids = {id(p) for p in sparse}
-    if sparse_ids:
-        if name not in ("adam", "adamw"):
-            raise UserError(
-                f"this model has sparse embedding gradients, which {name!r} cannot train; "
-                "pass --optimizer adam or --optimizer adamw"
-            )
+    if sparse_ids and name in ("adam", "adamw"):
         params = list(params)
         dense = [p for p in params if id(p) not in sparse_ids]
         chosen = [p for p in params if id(p) in sparse_ids]
         return DenseAndSparseAdam(dense, chosen, lr, weight_decay, decoupled=name == "adamw")
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7, weight_decay=weight_decay)
+        return RMSprop(params, lr=lr, rho=0.9, eps=1e-7, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
@@ -51,6 +50,13 @@ def make_optimizer(
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise UserError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def densify_sparse_grads(params) -> None:
+    """Turn sparse gradients into dense ones, for optimizers and clipping that need them."""
+    for p in params:
+        if p.grad is not None and p.grad.is_sparse:
+            p.grad = p.grad.to_dense()
 
 
 def clip_gradients(params, max_norm: float) -> float:
@@ -90,6 +96,8 @@ class DenseAndSparseAdam(torch.optim.Optimizer):
     learning-rate schedule drive both. Weight decay applies to the dense
     parameters only (SparseAdam has none).
     """
+
+    accepts_sparse_grads = True
 
     def __init__(self, dense, sparse, lr: float, weight_decay: float = 0.0, decoupled=False):
         dense, sparse = list(dense), list(sparse)
@@ -143,8 +151,13 @@ class Schedule:
             )
         elif name == "onecycle":
             max_lr = [g["lr"] for g in optimizer.param_groups]
+            # cycle momentum only where the optimizer has one (not RMSprop)
+            momentum = optimizer.defaults.get("momentum") or "betas" in optimizer.defaults
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=max_lr, total_steps=max(total_steps, 2)
+                optimizer,
+                max_lr=max_lr,
+                total_steps=max(total_steps, 2),
+                cycle_momentum=bool(momentum),
             )
         elif name == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

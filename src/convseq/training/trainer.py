@@ -22,9 +22,11 @@ from tqdm import tqdm
 
 from convseq.atomic import write_with
 from convseq.errors import UserError
+from convseq.runtime import keep_freed_memory
 from convseq.training.optim import (
     Schedule,
     clip_gradients,
+    densify_sparse_grads,
     make_optimizer,
     sparse_parameters,
 )
@@ -64,10 +66,13 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.on_epoch_end = on_epoch_end
         self.progress = progress
-        params = [p for p in model.parameters() if p.requires_grad]
+        self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(
-            config.optimizer, params, config.lr, config.weight_decay, sparse_parameters(model)
+            config.optimizer, self.params, config.lr, config.weight_decay, sparse_parameters(model)
         )
+        # sparse gradients (embedding rows) go straight to an optimizer that takes them;
+        # clipping handles both kinds
+        self.dense_grads = not getattr(self.optimizer, "accepts_sparse_grads", False)
         self.history: list[dict] = []
         self.best_value: float | None = None
         self.best_epoch = 0
@@ -76,6 +81,7 @@ class Trainer:
     # ----------------------------------------------------------------- fit
     def fit(self, train_data, val_data) -> list[dict]:
         cfg = self.config
+        keep_freed_memory()  # every step reuses the last one's memory
         schedule = Schedule(
             cfg.schedule, self.optimizer, cfg.epochs * len(train_data), self.task.mode
         )
@@ -128,6 +134,8 @@ class Trainer:
             loss = self.task.loss(output, targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.dense_grads:
+                densify_sparse_grads(self.params)
             if self.config.grad_clip:
                 clip_gradients(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()

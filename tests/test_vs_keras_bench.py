@@ -1,0 +1,58 @@
+"""The speed benchmark's own pieces: identical data, the convseq side, Keras's models."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_keras.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("vs_keras", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_data_is_identical_for_a_seed_and_has_the_real_shapes(bench):
+    imdb, jena = bench.BENCHES["imdb-cnn"], bench.BENCHES["jena-cnn-gru"]
+    x1, y1 = bench.make_data(imdb, 64, seed=3, uniform_tokens=False)
+    x2, y2 = bench.make_data(imdb, 64, seed=3, uniform_tokens=False)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert x1.shape == (64, 500) and x1.min() >= 0 and x1.max() < 10_000
+    assert (x1[:, 0] == 0).mean() > 0.5  # most reviews are shorter than 500: pre-padded
+    # Zipf ids: far fewer distinct ids per batch than uniform ones, near real IMDB's 1,740
+    zipf = bench.distinct_per_batch(x1, 32)
+    uniform = bench.distinct_per_batch(bench.make_data(imdb, 64, 3, True)[0], 32)
+    assert 1_300 < zipf < 2_300 < 7_000 < uniform
+    xs, ys = bench.make_data(jena, 8, seed=0, uniform_tokens=False)
+    assert xs.shape == (8, 480, 14) and ys.shape == (8,)
+
+
+def test_convseq_worker_times_the_samples_it_was_asked_for(bench, monkeypatch):
+    monkeypatch.setattr(bench, "WARMUP_BATCHES", 1)
+    result = bench.convseq_worker(bench.BENCHES["imdb-cnn"], 64, seed=0, uniform_tokens=False)
+    assert result["available"] and result["samples"] == 64 and result["seconds"] > 0
+
+
+def test_a_model_that_is_not_registered_is_reported_unavailable(bench):
+    missing = bench.Bench("x", "no-such-model", {}, "regression", 4, (10, 2), 8, 0.5)
+    assert bench.convseq_worker(missing, 8, 0, False) == {"available": False}
+
+
+def test_keras_models_have_the_reference_sizes(bench):
+    pytest.importorskip("keras", reason="the [bench] extra (keras) is not installed")
+    from convseq.models import build_model
+
+    model = bench.keras_model("imdb-cnn")
+    reference = build_model("text-cnn", vocab_size=10_000, embed_dim=128)
+    assert model.count_params() == sum(p.numel() for p in reference.parameters()) == 1_315_937
+    assert bench.keras_model("jena-cnn").output_shape == (None, 1)
+    gru = bench.keras_model("jena-cnn-gru")
+    assert gru.layers[-2].__class__.__name__ == "GRU" and gru.layers[-2].recurrent_dropout == 0.5
