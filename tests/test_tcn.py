@@ -172,16 +172,20 @@ def test_last_only_convolves_far_fewer_positions_than_the_full_forward():
     tcn = make_tcn(True, kernel_size=3, levels=5)
     positions = []
     hooks = [
-        m.register_forward_hook(lambda mod, args, out: positions.append(out.shape[2]))
+        m.register_forward_hook(lambda mod, args, out: positions.append(out.shape))
         for m in tcn.modules()
         if type(m).__name__ == "DilatedConv"
     ]
     x = torch.randn(2, 3, 240, dtype=torch.float64)
     tcn(x)
-    full, positions[:] = sum(positions), []
+    full, positions[:] = sum(shape[2] for shape in positions), []  # (batch, channels, time)
     tcn(x, last_only=True)
     for hook in hooks:
         hook.remove()
     assert full == 10 * 240
-    # R = 125: the blocks see 125, 63, 32, 16 and 8 steps, two convolutions each
-    assert sum(positions) == 2 * (125 + 63 + 32 + 16 + 8)
+    # R = 125 steps, then every 2nd before each later block: 125, 61, 29, 13 and 5 steps,
+    # each unpadded convolution giving 2 fewer; (batch, time, channels) on this path
+    grid = [125, 123, 121, 61, 59, 57, 29, 27, 25, 13, 11, 9, 5, 3, 1]
+    expected = [n for k, n in enumerate(grid) if k % 3]
+    assert [shape[1] for shape in positions] == expected
+    assert sum(expected) == 436

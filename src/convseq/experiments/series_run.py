@@ -326,7 +326,7 @@ def _train(model, task, prepared: Prepared, settings: dict, folder: RunFolder, b
             title=folder.path.name,
         )
 
-    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS})
+    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS if k in settings})
     trainer = Trainer(
         model, task, config, checkpoint=folder.file("checkpoint.pt"), on_epoch_end=after_epoch
     )

@@ -68,12 +68,15 @@ class DilatedConv(nn.Module):
         total = (kernel_size - 1) * dilation
         self.pad = (total, 0) if causal else (total // 2, total - total // 2)
 
-    def forward(self, x: torch.Tensor, on_grid: bool = False) -> torch.Tensor:
-        """``on_grid``: ``x`` holds only every ``dilation``-th step, so convolve undilated."""
-        if not on_grid:
+    def forward(self, x: torch.Tensor, valid_grid: bool = False) -> torch.Tensor:
+        """``valid_grid``: ``x`` is (batch, time, channels) holding only every
+        ``dilation``-th step; convolve it undilated and unpadded (``k - 1`` fewer
+        steps out), channels last, as ``conv_pool`` explains."""
+        if not valid_grid:
             return self.conv(F.pad(x, self.pad))
-        conv = self.conv
-        return F.conv1d(F.pad(x, (conv.kernel_size[0] - 1, 0)), conv.weight, conv.bias)
+        image = x.unsqueeze(1).permute(0, 3, 1, 2)  # (batch, in, 1, time), channels-last strides
+        out = F.conv2d(image, self.conv.weight.unsqueeze(2), self.conv.bias)
+        return out.squeeze(2).transpose(1, 2)
 
 
 class ResidualBlock(nn.Module):
@@ -117,15 +120,26 @@ class ResidualBlock(nn.Module):
             self.after.append(nn.Sequential(*norm_layer, nn.ReLU(), drop(dropout)))
         self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, on_grid: bool = False
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = x
         for conv, after in zip(self.convs, self.after, strict=True):
             if mask is not None:
                 h = h * mask
-            h = after(conv(h, on_grid))
+            h = after(conv(h))
         return torch.relu(h + self.skip(x))
+
+    def valid_grid(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (batch, time, channels), one step per dilation: the block's unpadded outputs.
+
+        Each convolution drops ``k - 1`` leading steps, and the skip is added
+        to the matching last steps of ``x``. The norm, ReLU and dropout work on
+        a transposed view, so the channels-last layout is kept throughout.
+        """
+        h = x
+        for conv, after in zip(self.convs, self.after, strict=True):
+            h = after(conv(h, valid_grid=True).transpose(1, 2)).transpose(1, 2)
+        tail = x[:, x.shape[1] - h.shape[1] :]
+        return torch.relu(h + self.skip(tail.transpose(1, 2)).transpose(1, 2))
 
 
 class TCN(nn.Module):
@@ -203,25 +217,25 @@ class TCN(nn.Module):
         needs are a subset of the steps that the block before it computed.
         So: keep the last R steps, and before each block keep every
         ``d / d_previous``-th step, ending at the last; the block then convolves
-        undilated on this grid. Same weights and the same result (the tests
-        check it), with about ``1 + 1/2 + 1/4 + ...`` of R positions per
-        convolution instead of the whole window: several times fewer
-        operations for 240-step windows. Non-causal stacks, and dilations that
-        do not divide each other, run the full forward.
+        undilated and unpadded on this grid (no step the last one needs ever
+        reads padding), channels last. Same weights and the same result (the
+        tests check it), with about ``1 + 1/2 + 1/4 + ...`` of R positions per
+        convolution instead of the whole window, and no layout copies. Windows
+        shorter than R (whose last step does read padding), non-causal stacks
+        and dilations that do not divide each other run the full forward.
         """
         chained = all(
             b % a == 0 for a, b in zip(self.dilations[:-1], self.dilations[1:], strict=True)
         )
-        if not self.causal or not chained:
+        if not self.causal or not chained or x.shape[2] < self.receptive_field:
             return self.forward(x)[:, :, -1]
-        x = x[:, :, -self.receptive_field :]
+        h = x[:, :, -self.receptive_field :].transpose(1, 2)  # (batch, R, channels)
         spacing = 1
         for block, dilation in zip(self.blocks, self.dilations, strict=True):
             factor = dilation // spacing
-            x = x[:, :, (x.shape[2] - 1) % factor :: factor]
-            x = block(x, on_grid=True)
+            h = block.valid_grid(h[:, (h.shape[1] - 1) % factor :: factor])
             spacing = dilation
-        return x[:, :, -1]
+        return h[:, -1]
 
     def summary_extra(self) -> list[str]:
         side = (
