@@ -82,7 +82,8 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     resumed.fit(*data())
     assert [r["val_mae"] for r in resumed.history] == [r["val_mae"] for r in full.history]
     assert resumed.best_epoch == full.best_epoch
-    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+    pairs = zip(full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True)
+    for a, b in pairs:
         assert torch.equal(a, b)
 
 
