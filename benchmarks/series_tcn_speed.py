@@ -2,7 +2,7 @@
 
 Builds each preset's model with its default settings (ETTh1: 240 steps of OT,
 plus the four calendar columns for the TCN) and times training steps
-(forward, MAE backward, Adam step) on random windows of the preset's batch
+(forward, the preset's loss backward, Adam step) on random windows of the preset's batch
 size. The models alternate in one process and the CPU time of this one
 thread is counted, so a machine shared with other jobs slows them alike.
 Also times the same TCN computing every step of its output and keeping the
@@ -23,6 +23,7 @@ import torch
 from convseq.data.derived import CALENDAR_COLUMNS
 from convseq.experiments import get_experiment
 from convseq.experiments.forecast import model_settings
+from convseq.experiments.series_run import regression_task
 from convseq.models import build_model
 
 
@@ -50,11 +51,11 @@ def preset_model(preset: str, model_name: str):
     return build_model(model_name, **settings), 1 + calendar, defaults
 
 
-def cpu_seconds_per_step(model, x, y, steps: int) -> float:
+def cpu_seconds_per_step(model, task, x, y, steps: int) -> float:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     began = time.process_time()
     for _ in range(steps):
-        loss = (model(x) - y).abs().mean()
+        loss = task.loss(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -69,21 +70,22 @@ def main() -> int:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     tcn, tcn_features, defaults = preset_model("etth1-tcn", "series-tcn")
-    gru, gru_features, _ = preset_model("etth1-cnn-gru", "series-cnn-gru")
+    gru, gru_features, gru_defaults = preset_model("etth1-cnn-gru", "series-cnn-gru")
     batch, length = defaults["batch_size"], defaults["lookback"]
+    tcn_task, gru_task = regression_task(defaults), regression_task(gru_defaults)
     models = {
-        "etth1-cnn-gru": (gru.train(), gru_features),
-        "etth1-tcn": (tcn.train(), tcn_features),
-        "etth1-tcn, every step computed": (FullForward(tcn).train(), tcn_features),
+        "etth1-cnn-gru": (gru.train(), gru_task, gru_features),
+        "etth1-tcn": (tcn.train(), tcn_task, tcn_features),
+        "etth1-tcn, every step computed": (FullForward(tcn).train(), tcn_task, tcn_features),
     }
     y = torch.randn(batch)
-    inputs = {name: torch.randn(batch, length, f) for name, (_, f) in models.items()}
+    inputs = {name: torch.randn(batch, length, f) for name, (*_, f) in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
-    for name, (model, _) in models.items():  # warm-up
-        cpu_seconds_per_step(model, inputs[name], y, 2)
+    for name, (model, task, _) in models.items():  # warm-up
+        cpu_seconds_per_step(model, task, inputs[name], y, 2)
     for _ in range(args.repeats):
-        for name, (model, _) in models.items():
-            times[name].append(cpu_seconds_per_step(model, inputs[name], y, args.steps))
+        for name, (model, task, _) in models.items():
+            times[name].append(cpu_seconds_per_step(model, task, inputs[name], y, args.steps))
     best = {name: min(values) for name, values in times.items()}
     print(f"torch {torch.__version__}, 1 thread, batch {batch} x {length} steps, CPU ms per step")
     for name, seconds in best.items():

@@ -20,17 +20,18 @@ from convseq.atomic import write_json
 from convseq.data.derived import derive, parse_wind_columns
 from convseq.data.series import DUPLICATE_POLICIES, Series, describe, parse_splits
 from convseq.data.windows import Windows, check_window_settings
-from convseq.errors import UserError
+from convseq.errors import UserError, closest
 from convseq.evaluation.plots import plot_curves
 from convseq.experiments.registry import TRAINING_KEYS
 from convseq.models import build_model
 from convseq.models.summary import summarize
 from convseq.training.run_folder import RunFolder
 from convseq.training.seed import seed_everything
-from convseq.training.tasks import make_task
+from convseq.training.tasks import REGRESSION_LOSSES, make_task
 from convseq.training.trainer import TrainConfig, Trainer, evaluate
 
 BASELINES = ("common-sense", "mean")
+HORIZONS = ("last", "all")
 SPLIT_NAMES = ("train", "validation", "test")
 
 SERIES_HELP = {
@@ -64,6 +65,13 @@ SERIES_HELP = {
     "rather than single values",
     "dropout": "dropout (TCN: after every convolution; GRU: on its inputs)",
     "recurrent_dropout": "dropout on the GRU's recurrent state, one mask per sequence",
+    "horizons": "train on the target's last value only, or on its whole path from the row "
+    "after the window to the target row (all: delay + 1 outputs, one mean loss); the forecast "
+    "and every score stay the final horizon's",
+    "final_weight": "with --horizons all, the share of the loss on the final horizon; the rest "
+    "is the mean over the whole path (0 = the plain mean)",
+    "loss": "training loss: mae, or huber (squared below --huber-delta, absolute above)",
+    "huber_delta": "where --loss huber turns from squared to absolute, in normalized target units",
     "threads": "CPU threads for PyTorch (0 = its default); these small models gain little from "
     "more and slow down badly when the cores are shared",
 }
@@ -96,6 +104,21 @@ class Prepared:
     @property
     def target_std(self) -> float:
         return float(self.std[self.target_index])
+
+
+def horizon_count(settings: dict) -> int:
+    """Targets per training window: the path up to the target row (``all``) or its last value."""
+    return settings["delay"] + 1 if settings.get("horizons", "last") == "all" else 1
+
+
+def regression_task(settings: dict):
+    """The loss (``--loss``, ``--huber-delta``); runs made before these options trained on MAE."""
+    return make_task(
+        "regression",
+        loss=settings.get("loss", "mae"),
+        huber_delta=settings.get("huber_delta", 1.0),
+        final_weight=settings.get("final_weight", 0.0),
+    )
 
 
 def wanted_columns(settings: dict) -> list[str] | None:
@@ -154,6 +177,7 @@ def prepare(series: Series, settings: dict) -> Prepared:
                     shuffle=k == 0,
                     steps_per_epoch=settings["steps_per_epoch"] if k == 0 else 0,
                     seed=settings["seed"],
+                    horizons=horizon_count(settings) if k == 0 else 1,
                 )
             )
         except UserError as exc:
@@ -275,7 +299,7 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     summary, params = summarize(model, example)
     print(summary)
 
-    task = make_task("regression")
+    task = regression_task(settings)
     baselines = baseline_scores(prepared, task)
     print(
         f"common-sense baseline: validation MAE {baselines['baseline_val_mae']:.4f} "
@@ -353,6 +377,19 @@ def check_series_settings(settings: dict) -> None:
             f"--duplicate-times must be one of {', '.join(DUPLICATE_POLICIES)}, "
             f"got {settings['duplicate_times']!r}"
         )
+    if settings.get("horizons", "last") not in HORIZONS:
+        raise UserError(
+            f"--horizons must be one of {', '.join(HORIZONS)}, got {settings['horizons']!r}"
+        )
+    if settings.get("loss", "mae") not in REGRESSION_LOSSES:
+        raise UserError(
+            f"unknown --loss {settings['loss']!r}{closest(settings['loss'], REGRESSION_LOSSES)}; "
+            f"choose one of {', '.join(REGRESSION_LOSSES)}"
+        )
+    if not 0 <= settings.get("final_weight", 0.0) <= 1:
+        raise UserError(f"--final-weight must be in [0, 1], got {settings['final_weight']}")
+    if settings.get("huber_delta", 1.0) <= 0:
+        raise UserError(f"--huber-delta must be positive, got {settings['huber_delta']}")
     parse_splits(settings["splits"], 2**62)  # syntax only; ranges are checked against the file
     if settings.get("wind_vector"):
         parse_wind_columns(settings["wind_columns"])

@@ -22,6 +22,7 @@ from convseq.data.series import Series, read_series_csv
 from convseq.data.time_index import GapReport, extrapolate, fill_gaps, find_gaps
 from convseq.data.windows import Windows
 from convseq.errors import UserError
+from convseq.models.forecast import final_horizon
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,11 @@ class SeriesForecaster:
 
     @torch.inference_mode()
     def forecast_normalized(self, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """The model's raw (normalized) outputs for normalized windows."""
+        """The model's (normalized) forecasts for normalized windows: a path's final horizon."""
         outputs = [
-            self.model(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size])))
+            final_horizon(
+                self.model(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size])))
+            )
             for i in range(0, len(windows), batch_size)
         ]
         return torch.cat(outputs).numpy() if outputs else np.zeros(0, np.float32)

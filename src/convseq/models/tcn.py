@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 from convseq.errors import UserError
-from convseq.models.forecast import Anchored
+from convseq.models.forecast import Anchored, path_or_value
 from convseq.models.registry import register_model
 
 NORMS = ("weight", "layer", "none")
@@ -327,7 +327,7 @@ class TextTCN(nn.Module):
 
 
 class SeriesTCN(nn.Module):
-    """(batch, time, features) -> causal TCN -> last step -> Linear -> (batch,).
+    """(batch, time, features) -> causal TCN -> last step -> Linear -> (batch,) or (batch, H).
 
     The last step of a causal TCN summarizes the final ``receptive_field``
     steps of the window, so the forecaster is just a head on top of it. With
@@ -350,6 +350,7 @@ class SeriesTCN(nn.Module):
         residual: bool = False,
         target_index: int = 0,
         absolute_features: Sequence[int] = (),
+        horizons: int = 1,
     ):
         super().__init__()
         self.anchor = Anchored(residual, target_index, absolute_features)
@@ -364,12 +365,12 @@ class SeriesTCN(nn.Module):
             norm,
             spatial_dropout=spatial_dropout,
         )
-        self.head = nn.Linear(self.tcn.out_channels, 1)
+        self.head = nn.Linear(self.tcn.out_channels, horizons)
         self.receptive_field = self.tcn.receptive_field
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = self.tcn(self.anchor.relative(x).transpose(1, 2), last_only=True)
-        return self.anchor.absolute(self.head(last).squeeze(-1), x)
+        return self.anchor.absolute(path_or_value(self.head(last)), x)
 
     def summary_extra(self) -> list[str]:
         return self.tcn.summary_extra()

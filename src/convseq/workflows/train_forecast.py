@@ -15,7 +15,7 @@ from convseq.data.series import Series, read_series_csv
 from convseq.data.time_index import FILL_METHODS, check_fill, fill_gaps, find_gaps
 from convseq.errors import UserError, closest
 from convseq.experiments import get_experiment
-from convseq.experiments.forecast import MODEL_KEYS, model_settings
+from convseq.experiments.forecast import MODEL_KEYS, check_horizons_model, model_settings
 from convseq.experiments.registry import Experiment
 from convseq.experiments.series_run import (
     BASELINES,
@@ -80,6 +80,7 @@ def check_train_forecast(settings: dict) -> None:
             f"choose one of {', '.join(models)}"
         )
     check_fill(settings["fill"])
+    check_horizons_model(settings)
     parse_model_settings(settings["model_settings"])
 
 
