@@ -148,3 +148,44 @@ def test_series_tcn_forecasts_one_value_from_the_last_r_steps():
     assert not torch.allclose(model(x), model(changed))
     text, _ = summarize(model, x)
     assert f"Receptive field: {r} steps: the last {r} steps (causal)" in text
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(kernel_size=3, levels=5, norm="weight"),
+        dict(kernel_size=2, dilations=[1, 3, 6], norm="layer"),
+        dict(kernel_size=5, dilations=[2, 4, 8], channels=[4, 6, 5], convs_per_block=1),
+        dict(kernel_size=3, dilations=[1, 3, 2], norm="none"),  # not a chain: full forward
+    ],
+)
+def test_last_only_equals_the_full_forward_at_every_length(config):
+    tcn = make_tcn(True, **config)
+    r = tcn.receptive_field
+    for length in (1, 4, r - 1, r, r + 37):
+        x = torch.randn(5, 3, length, dtype=torch.float64)
+        assert torch.allclose(tcn(x, last_only=True), tcn(x)[:, :, -1], atol=1e-12), length
+
+
+def test_last_only_convolves_far_fewer_positions_than_the_full_forward():
+    """The point of ``last_only``: count the output positions of every convolution."""
+    tcn = make_tcn(True, kernel_size=3, levels=5)
+    positions = []
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out: positions.append(out.shape))
+        for m in tcn.modules()
+        if type(m).__name__ == "DilatedConv"
+    ]
+    x = torch.randn(2, 3, 240, dtype=torch.float64)
+    tcn(x)
+    full, positions[:] = sum(shape[2] for shape in positions), []  # (batch, channels, time)
+    tcn(x, last_only=True)
+    for hook in hooks:
+        hook.remove()
+    assert full == 10 * 240
+    # R = 125 steps, then every 2nd before each later block: 125, 61, 29, 13 and 5 steps,
+    # each unpadded convolution giving 2 fewer; (batch, time, channels) on this path
+    grid = [125, 123, 121, 61, 59, 57, 29, 27, 25, 13, 11, 9, 5, 3, 1]
+    expected = [n for k, n in enumerate(grid) if k % 3]
+    assert [shape[1] for shape in positions] == expected
+    assert sum(expected) == 436

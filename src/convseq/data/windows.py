@@ -5,6 +5,10 @@ for row ``i`` holds rows ``i-lookback, i-lookback+step, ...`` up to (not
 including) row ``i``, ``ceil(lookback / step)`` rows in all, and its target
 is the target column at row ``i + delay``. Rows ``i`` run over
 ``[min_index + lookback, max_index)``, and only as far as the target exists.
+With ``horizons`` H above 1 the target is the path of the last H of those
+rows, ``i + delay - H + 1 .. i + delay`` (H = delay + 1: every row from ``i``),
+for forecasters trained on every horizon at once; no path reaches past the
+row of the final target, so a window sees no more of later rows than before.
 
 Why it is fast: the rows a window takes, ``step`` apart, are consecutive
 within one *phase* of the series (rows ``p, p+step, p+2*step, ...``). Storing
@@ -41,11 +45,20 @@ def check_window_settings(lookback: int, step: int, delay: int) -> None:
         )
 
 
+def target_paths(targets: np.ndarray, begin: int, end: int, horizons: int) -> np.ndarray:
+    """``targets[begin:end]``, or for each of those rows the ``horizons`` rows ending there."""
+    if horizons == 1:
+        return np.ascontiguousarray(targets[begin:end], dtype=np.float32)
+    path = np.asarray(targets[begin - horizons + 1 : end], dtype=np.float32)
+    return np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(path, horizons))
+
+
 class Windows:
     """Windows of ``data`` ending in ``[min_index + lookback, max_index)`` with their targets.
 
     A batch source for the trainer: ``epoch(n)`` yields ``(inputs, targets)``
-    with inputs of shape ``(batch, ceil(lookback / step), features)``.
+    with inputs of shape ``(batch, ceil(lookback / step), features)`` and
+    targets of shape ``(batch,)``, or ``(batch, horizons)`` for paths.
     Shuffled sources draw rows with a generator that depends only on
     ``(seed, n)``, so a resumed run replays the same batches. With
     ``steps_per_epoch`` set, an epoch is that many batches of rows drawn with
@@ -66,8 +79,15 @@ class Windows:
         shuffle: bool = False,
         steps_per_epoch: int = 0,
         seed: int = 0,
+        horizons: int = 1,
     ):
         check_window_settings(lookback, step, delay)
+        if not 1 <= horizons <= delay + 1:
+            raise UserError(
+                f"a target path of {horizons} rows does not fit --delay {delay}: it ends at the "
+                f"target row and may start no earlier than the row after the window "
+                f"(1 to {delay + 1} rows)"
+            )
         if batch_size < 1:
             raise UserError(f"--batch-size must be at least 1, got {batch_size}")
         if steps_per_epoch < 0:
@@ -92,9 +112,8 @@ class Windows:
             )
         self.length = len(range(0, lookback, step))
         self.features = data.shape[1]
-        self.targets = np.ascontiguousarray(
-            targets[self.first + delay : self.stop + delay], dtype=np.float32
-        )
+        self.horizons = horizons
+        self.targets = target_paths(targets, self.first + delay, self.stop + delay, horizons)
         self._build_phases(data[self.first - lookback : self.stop - 1])
 
     def _build_phases(self, part: np.ndarray) -> None:

@@ -13,12 +13,19 @@ they read only OT's own history (``--features OT``; the six load series
 shift between the training year and the test months and hurt) and forecast
 the change from the last value (``--residual``). Pass ``--features ''
 --no-residual`` for the multivariate, reference-style model.
+
+The ``*-tcn`` presets are convolution only: a causal dilated TCN
+(``models.tcn``) read at the window's last step. They add calendar columns
+(time of day and day of year as sine and cosine) and, on Jena, the wind as a
+vector; their settings were chosen on ETTh1's validation months (see
+docs/tcn.md), and Jena's reuse them, since the Jena file is not available here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from convseq.data.derived import JENA_WIND
 from convseq.data.series import (
     JENA_TIME_COLUMN,
     JENA_TIME_FORMAT,
@@ -34,7 +41,9 @@ from convseq.experiments.series_run import (
     SERIES_HELP,
     SeriesData,
     check_series_settings,
+    horizon_count,
     run_series_experiment,
+    tcn_dilations,
     wanted_columns,
 )
 from convseq.training.run_folder import RunFolder
@@ -60,12 +69,52 @@ MODEL_KEYS = {
     "series-cnn": ("residual",),
     "series-cnn-gru": ("dropout", "recurrent_dropout", "residual"),
     "series-gru": ("dropout", "recurrent_dropout", "residual"),
+    "series-tcn": (
+        "channels",
+        "kernel_size",
+        "dilations",
+        "dropout",
+        "spatial_dropout",
+        "norm",
+        "residual",
+    ),
 }
 MODEL_DEFAULTS = {
     "series-cnn": {},
     "series-cnn-gru": {"dropout": 0.1, "recurrent_dropout": 0.5},
     "series-gru": {"dropout": 0.2, "recurrent_dropout": 0.2},
+    "series-tcn": {
+        "channels": 32,
+        "kernel_size": 3,
+        "dilations": "1,2,4,8,16",
+        "dropout": 0.1,
+        "spatial_dropout": True,
+        "norm": "weight",
+    },
 }
+
+
+# how a learned model is trained: on the final target or its whole path, with which loss
+TARGET_DEFAULTS = {"horizons": "last", "final_weight": 0.0, "loss": "mae", "huber_delta": 0.1}
+
+
+def model_settings(model: str, settings: dict) -> dict:
+    """The settings ``model`` takes from the command line, in the types its builder takes."""
+    chosen = {k: settings[k] for k in MODEL_KEYS.get(model, ())}
+    if "dilations" in chosen:
+        chosen["dilations"] = tcn_dilations(settings)
+    if model in MODEL_KEYS and horizon_count(settings) > 1:
+        chosen["horizons"] = horizon_count(settings)
+    return chosen
+
+
+def check_horizons_model(settings: dict) -> None:
+    """Paths are learned by the series models; a baseline or another model cannot use them."""
+    if settings.get("horizons", "last") == "all" and settings["model"] not in MODEL_KEYS:
+        raise UserError(
+            f"--horizons all trains a path of forecasts, which only {', '.join(MODEL_KEYS)} "
+            f"output; model {settings['model']!r} needs --horizons last"
+        )
 
 
 def training_defaults(**overrides) -> dict:
@@ -81,7 +130,13 @@ def training_defaults(**overrides) -> dict:
 
 
 def data_defaults(**values) -> dict:
-    return {**values, "data_dir": "", "duplicate_times": "error", "threads": 1}
+    return {
+        "calendar": False,
+        **values,
+        "data_dir": "",
+        "duplicate_times": "error",
+        "threads": 1,
+    }
 
 
 JENA_DATA = data_defaults(
@@ -91,6 +146,8 @@ JENA_DATA = data_defaults(
     splits="0:200000,200001:300000,300001:",
     target="T (degC)",
     features="",
+    wind_vector=False,
+    wind_columns=JENA_WIND,
 )
 ETTH1_DATA = data_defaults(
     lookback=240,
@@ -105,10 +162,9 @@ BASELINE_RUN = {"batch_size": 128, "steps_per_epoch": 0, "eval_batch_size": 1024
 
 def preset(name: str, description: str, data: SeriesData, model: str, defaults: dict) -> None:
     """Register ``convseq run NAME``, training (or just scoring) ``model`` on ``data``."""
-    keys = MODEL_KEYS.get(model, ())
 
     def run(settings: dict, folder: RunFolder) -> dict:
-        return run_series_experiment(settings, folder, data, model, {k: settings[k] for k in keys})
+        return run_series_experiment(settings, folder, data, model, model_settings(model, settings))
 
     register(
         Experiment(
@@ -124,7 +180,13 @@ def preset(name: str, description: str, data: SeriesData, model: str, defaults: 
 
 
 def learned(model: str, data: dict, residual: bool, **training) -> dict:
-    return {**data, **training_defaults(**training), **MODEL_DEFAULTS[model], "residual": residual}
+    return {
+        **data,
+        **training_defaults(**training),
+        **TARGET_DEFAULTS,
+        **MODEL_DEFAULTS[model],
+        "residual": residual,
+    }
 
 
 # Jena, as in the reference
@@ -155,6 +217,21 @@ preset(
     JENA,
     "series-gru",
     learned("series-gru", JENA_DATA, residual=False, epochs=40),
+)
+preset(
+    "jena-tcn",
+    "Jena: causal dilated TCN (no recurrence), wind as a vector, calendar columns; "
+    "step 6, 20 x 500 batches",
+    JENA,
+    "series-tcn",
+    learned(
+        "series-tcn",
+        {**JENA_DATA, "calendar": True, "wind_vector": True},
+        residual=False,
+        optimizer="adam",
+        lr=3e-4,
+        schedule="cosine",
+    ),
 )
 
 # ETTh1: oil temperature 24 h after the last of 240 hourly rows
@@ -187,6 +264,27 @@ preset(
     learned("series-gru", ETTH1_DATA, residual=True, epochs=10, steps_per_epoch=0),
 )
 
+preset(
+    "etth1-tcn",
+    "ETTh1: causal dilated TCN (no recurrence) on OT's last 240 h and the calendar, "
+    "forecasting the change with a Huber loss; 20 epochs",
+    ETTH1,
+    "series-tcn",
+    {
+        **learned(
+            "series-tcn",
+            {**ETTH1_DATA, "calendar": True},
+            residual=True,
+            epochs=20,
+            steps_per_epoch=0,
+            optimizer="adam",
+            lr=3e-4,
+            schedule="cosine",
+        ),
+        "loss": "huber",  # chosen on validation MAE (docs/tcn.md)
+    },
+)
+
 
 # Any CSV: the same pipeline, with the file and the model as options
 def _load_csv(settings: dict) -> Series:
@@ -214,13 +312,13 @@ def check_csv_settings(settings: dict) -> None:
             f"unknown model {settings['model']!r}{closest(settings['model'], models)}; "
             f"choose one of {', '.join(models)}"
         )
+    check_horizons_model(settings)
 
 
 def _run_csv(settings: dict, folder: RunFolder) -> dict:
     model = settings["model"]
     data = SeriesData(Path(settings["csv"]).stem, _load_csv, settings["units"])
-    extra = {k: settings[k] for k in MODEL_KEYS.get(model, ())}
-    return run_series_experiment(settings, folder, data, model, extra)
+    return run_series_experiment(settings, folder, data, model, model_settings(model, settings))
 
 
 register(
@@ -240,6 +338,10 @@ register(
                 lookback=240, step=1, delay=23, splits="0.7,0.15,0.15", target="", features=""
             ),
             **training_defaults(epochs=10, steps_per_epoch=0),
+            **TARGET_DEFAULTS,
+            "wind_vector": False,
+            "wind_columns": JENA_WIND,
+            **MODEL_DEFAULTS["series-tcn"],
             **MODEL_DEFAULTS["series-cnn-gru"],
             "residual": True,
         },

@@ -23,6 +23,8 @@ COMMON_HELP = {
     "grad_clip": "clip the global gradient norm to this value (0 = off)",
     "patience": "stop after this many epochs without a better validation score, restoring the best weights (0 = off)",
     "seed": "random seed for data order, initialisation and dropout",
+    "ema": "evaluate and save a moving average of the weights with this decay per step "
+    "(e.g. 0.99; 0 = off, the last weights)",
     "data_dir": "folder holding the dataset file (else $CONVSEQ_DATA, then the cache, then download)",
     "limit": "use only N training and N test samples (0 = all), for quick trials",
 }
@@ -36,6 +38,7 @@ TRAINING_DEFAULTS = {
     "grad_clip": 0.0,
     "patience": 0,
     "seed": 0,
+    "ema": 0.0,
 }
 TRAINING_KEYS = (
     "epochs",
@@ -46,6 +49,7 @@ TRAINING_KEYS = (
     "grad_clip",
     "patience",
     "seed",
+    "ema",
 )
 
 
@@ -74,6 +78,10 @@ class Experiment:
                 raise UserError(
                     f"--{key.replace('_', '-')} must be 0 or positive, got {settings[key]}"
                 )
+        if "ema" in settings and not 0 <= settings["ema"] < 1:
+            raise UserError(
+                f"--ema must be 0 (off) or a decay below 1, got {settings['ema']}; e.g. 0.99"
+            )
         from convseq.training.optim import OPTIMIZERS, SCHEDULES
 
         for key, names in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):

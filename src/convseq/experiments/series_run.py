@@ -17,19 +17,21 @@ import numpy as np
 import torch
 
 from convseq.atomic import write_json
+from convseq.data.derived import derive, parse_wind_columns
 from convseq.data.series import DUPLICATE_POLICIES, Series, describe, parse_splits
 from convseq.data.windows import Windows, check_window_settings
-from convseq.errors import UserError
+from convseq.errors import UserError, closest
 from convseq.evaluation.plots import plot_curves
 from convseq.experiments.registry import TRAINING_KEYS
 from convseq.models import build_model
 from convseq.models.summary import summarize
 from convseq.training.run_folder import RunFolder
 from convseq.training.seed import seed_everything
-from convseq.training.tasks import make_task
+from convseq.training.tasks import REGRESSION_LOSSES, make_task
 from convseq.training.trainer import TrainConfig, Trainer, evaluate
 
 BASELINES = ("common-sense", "mean")
+HORIZONS = ("last", "all")
 SPLIT_NAMES = ("train", "validation", "test")
 
 SERIES_HELP = {
@@ -45,11 +47,31 @@ SERIES_HELP = {
     "csv": "path of the CSV file (a timestamp column plus numeric columns)",
     "time_column": "name of the timestamp column",
     "time_format": "strptime format of the timestamps (empty = ISO 8601)",
-    "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', *BASELINES))}",
+    "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', 'series-tcn', *BASELINES))}",
     "units": "units of the target column, for reports",
     "encoding": "text encoding of the CSV file",
     "residual": "read windows relative to their last row and forecast the change from the "
     "target's last value (the model learns a correction to the common-sense forecast)",
+    "calendar": "add time of day and day of year as sine and cosine columns (from the timestamps)",
+    "wind_vector": "replace the wind speed and direction columns by the wind's x and y "
+    "components (negative speeds, the -9999 error marks, count as 0)",
+    "wind_columns": "the wind columns for --wind-vector: speed columns, then the direction "
+    "column in degrees, comma-separated",
+    "channels": "channels of every TCN block",
+    "kernel_size": "kernel size of the causal dilated convolutions",
+    "dilations": "dilation of each residual block, e.g. 1,2,4,8,16",
+    "norm": "normalization in the TCN blocks: weight, layer or none",
+    "spatial_dropout": "TCN dropout drops whole channels of a window (SpatialDropout1D) "
+    "rather than single values",
+    "dropout": "dropout (TCN: after every convolution; GRU: on its inputs)",
+    "recurrent_dropout": "dropout on the GRU's recurrent state, one mask per sequence",
+    "horizons": "train on the target's last value only, or on its whole path from the row "
+    "after the window to the target row (all: delay + 1 outputs, one mean loss); the forecast "
+    "and every score stay the final horizon's",
+    "final_weight": "with --horizons all, the share of the loss on the final horizon; the rest "
+    "is the mean over the whole path (0 = the plain mean)",
+    "loss": "training loss: mae, or huber (squared below --huber-delta, absolute above)",
+    "huber_delta": "where --loss huber turns from squared to absolute, in normalized target units",
     "threads": "CPU threads for PyTorch (0 = its default); these small models gain little from "
     "more and slow down badly when the cores are shared",
 }
@@ -84,6 +106,21 @@ class Prepared:
         return float(self.std[self.target_index])
 
 
+def horizon_count(settings: dict) -> int:
+    """Targets per training window: the path up to the target row (``all``) or its last value."""
+    return settings["delay"] + 1 if settings.get("horizons", "last") == "all" else 1
+
+
+def regression_task(settings: dict):
+    """The loss (``--loss``, ``--huber-delta``); runs made before these options trained on MAE."""
+    return make_task(
+        "regression",
+        loss=settings.get("loss", "mae"),
+        huber_delta=settings.get("huber_delta", 1.0),
+        final_weight=settings.get("final_weight", 0.0),
+    )
+
+
 def wanted_columns(settings: dict) -> list[str] | None:
     """The columns to read: the features plus the target, or None for every column.
 
@@ -94,7 +131,11 @@ def wanted_columns(settings: dict) -> list[str] | None:
     names = [n.strip() for n in settings["features"].split(",") if n.strip()]
     if len(set(names)) != len(names):
         raise UserError(f"--features names a column twice: {settings['features']!r}")
-    return names if settings["target"] in names else [*names, settings["target"]]
+    needed = [settings["target"]]
+    if settings.get("wind_vector"):
+        speeds, direction = parse_wind_columns(settings["wind_columns"])
+        needed += [*speeds, direction]
+    return names + [n for n in needed if n not in names]
 
 
 def prepare(series: Series, settings: dict) -> Prepared:
@@ -136,6 +177,7 @@ def prepare(series: Series, settings: dict) -> Prepared:
                     shuffle=k == 0,
                     steps_per_epoch=settings["steps_per_epoch"] if k == 0 else 0,
                     seed=settings["seed"],
+                    horizons=horizon_count(settings) if k == 0 else 1,
                 )
             )
         except UserError as exc:
@@ -144,13 +186,24 @@ def prepare(series: Series, settings: dict) -> Prepared:
 
 
 def save_normalization(
-    folder: RunFolder, prepared: Prepared, settings: dict, rows: int, data: SeriesData
+    folder: RunFolder,
+    prepared: Prepared,
+    settings: dict,
+    rows: int,
+    data: SeriesData,
+    derived: dict,
 ) -> None:
-    """What prediction needs to read new files, rebuild the inputs and read the outputs in units."""
+    """What prediction needs to read new files, rebuild the inputs and read the outputs in units.
+
+    ``derived`` says which columns were computed rather than read (calendar
+    phases, wind vectors) and from what, so the same inputs can be rebuilt
+    from a raw file.
+    """
     write_json(
         folder.file("normalization.json"),
         {
             "columns": prepared.columns,
+            "derived": derived,
             "mean": prepared.mean.tolist(),
             "std": prepared.std.tolist(),
             "target": settings["target"],
@@ -168,10 +221,15 @@ def save_normalization(
     )
 
 
-def model_settings_for(model_name: str, prepared: Prepared, extra: dict) -> dict:
+def model_settings_for(
+    model_name: str, prepared: Prepared, extra: dict, absolute: list[str] = ()
+) -> dict:
+    """The model's settings; ``absolute`` names columns a residual model must not anchor."""
     settings = {"num_features": len(prepared.columns), **extra}
     if model_name == "common-sense" or extra.get("residual"):
         settings["target_index"] = prepared.target_index
+    if extra.get("residual") and absolute:
+        settings["absolute_features"] = [prepared.columns.index(c) for c in absolute]
     return settings
 
 
@@ -210,8 +268,9 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     seed_everything(seed)
     series = data.load(settings)
     print(describe(series))
+    series, derived = derive(series, settings)
     prepared = prepare(series, settings)
-    save_normalization(folder, prepared, settings, len(series), data)
+    save_normalization(folder, prepared, settings, len(series), data, derived)
     units = data.units or settings.get("units", "")
     shown_units = f" {units}" if units else ""
     print(
@@ -221,7 +280,7 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     )
 
     seed_everything(seed)
-    settings_used = model_settings_for(model_name, prepared, extra)
+    settings_used = model_settings_for(model_name, prepared, extra, derived["calendar"])
     try:
         model = build_model(model_name, **settings_used)
     except TypeError as exc:  # a setting the model does not take
@@ -240,7 +299,7 @@ def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, e
     summary, params = summarize(model, example)
     print(summary)
 
-    task = make_task("regression")
+    task = regression_task(settings)
     baselines = baseline_scores(prepared, task)
     print(
         f"common-sense baseline: validation MAE {baselines['baseline_val_mae']:.4f} "
@@ -291,7 +350,7 @@ def _train(model, task, prepared: Prepared, settings: dict, folder: RunFolder, b
             title=folder.path.name,
         )
 
-    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS})
+    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS if k in settings})
     trainer = Trainer(
         model, task, config, checkpoint=folder.file("checkpoint.pt"), on_epoch_end=after_epoch
     )
@@ -318,7 +377,54 @@ def check_series_settings(settings: dict) -> None:
             f"--duplicate-times must be one of {', '.join(DUPLICATE_POLICIES)}, "
             f"got {settings['duplicate_times']!r}"
         )
+    if settings.get("horizons", "last") not in HORIZONS:
+        raise UserError(
+            f"--horizons must be one of {', '.join(HORIZONS)}, got {settings['horizons']!r}"
+        )
+    if settings.get("loss", "mae") not in REGRESSION_LOSSES:
+        raise UserError(
+            f"unknown --loss {settings['loss']!r}{closest(settings['loss'], REGRESSION_LOSSES)}; "
+            f"choose one of {', '.join(REGRESSION_LOSSES)}"
+        )
+    if not 0 <= settings.get("final_weight", 0.0) <= 1:
+        raise UserError(f"--final-weight must be in [0, 1], got {settings['final_weight']}")
+    if settings.get("huber_delta", 1.0) <= 0:
+        raise UserError(f"--huber-delta must be positive, got {settings['huber_delta']}")
     parse_splits(settings["splits"], 2**62)  # syntax only; ranges are checked against the file
+    if settings.get("wind_vector"):
+        parse_wind_columns(settings["wind_columns"])
+    if "dilations" in settings:
+        check_tcn_settings(settings)
     for key in ("dropout", "recurrent_dropout"):
         if key in settings and not 0 <= settings[key] < 1:
             raise UserError(f"--{key.replace('_', '-')} must be in [0, 1), got {settings[key]}")
+
+
+def tcn_dilations(settings: dict) -> list[int]:
+    text = settings["dilations"]
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise UserError(
+            f"--dilations must be positive integers separated by commas, got {text!r}; "
+            "pass e.g. 1,2,4,8,16"
+        )
+    return values
+
+
+def check_tcn_settings(settings: dict) -> None:
+    from convseq.models.tcn import TCN
+
+    if settings["channels"] < 1:
+        raise UserError(f"--channels must be at least 1, got {settings['channels']}")
+    # a one-channel block runs every TCN check (kernel size, norm name, dropout range)
+    TCN(
+        1,
+        1,
+        settings["kernel_size"],
+        tcn_dilations(settings),
+        dropout=settings["dropout"],
+        norm=settings["norm"],
+    )

@@ -18,12 +18,16 @@ from convseq import __version__
 from convseq.atomic import write_json
 from convseq.errors import UserError
 from convseq.export.onnx import SIGNATURE_FORMAT, staged_export, to_onnx
+from convseq.models.forecast import final_horizon
 
 MAX_ABS_DIFF = 1e-4
 
 
 class InUnits(torch.nn.Module):
-    """The forecaster on raw windows: normalize, run the model, map the output back to units."""
+    """The forecaster on raw windows: normalize, run the model, map the forecast back to units.
+
+    A model trained on paths gives its final horizon, the forecast, as the others do.
+    """
 
     def __init__(self, model: torch.nn.Module, mean, std, target_index: int):
         super().__init__()
@@ -33,7 +37,7 @@ class InUnits(torch.nn.Module):
         self.target_index = target_index
 
     def forward(self, window: torch.Tensor):
-        normalized = self.model((window - self.mean) / self.std)
+        normalized = final_horizon(self.model((window - self.mean) / self.std))
         t = self.target_index
         return normalized * self.std[t] + self.mean[t], normalized
 

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from convseq.data.derived import rederive, source_columns
 from convseq.data.series import Series, read_series_csv
 from convseq.data.time_index import GapReport, extrapolate, fill_gaps, find_gaps
 from convseq.data.windows import Windows
 from convseq.errors import UserError
+from convseq.models.forecast import final_horizon
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class SeriesForecaster:
         self.path, self.config, self.model, self.model_name = path, config, model, model_name
         self.stats, self.units = stats, units
         self.columns: list[str] = list(stats["columns"])
+        # calendar and wind-vector columns are computed from the file, not read from it
+        self.derived: dict = stats.get("derived") or {"calendar": [], "wind": None}
+        self.raw_columns: list[str] = source_columns(self.columns, self.derived)
         self.mean = np.asarray(stats["mean"], dtype=np.float64)
         self.std = np.asarray(stats["std"], dtype=np.float64)
         self.target: str = stats["target"]
@@ -96,6 +101,8 @@ class SeriesForecaster:
             "time_column": self.time_column,
             "time_format": self.time_format or "ISO 8601",
             "columns": self.columns,
+            "read_columns": self.raw_columns,
+            "derived": self.derived,
             "target": self.target,
             "units": self.units,
             "lookback": self.lookback,
@@ -120,18 +127,18 @@ class SeriesForecaster:
             return data
         time_column = time_column or self.time_column
         if isinstance(data, Series):
-            missing = [c for c in self.columns if c not in data.columns]
+            missing = [c for c in self.raw_columns if c not in data.columns]
             if missing:
                 data.index_of(missing[0])
-            picked = [data.columns.index(c) for c in self.columns]
-            series = Series(data.times, data.values[:, picked], list(self.columns), data.source)
+            picked = [data.columns.index(c) for c in self.raw_columns]
+            series = Series(data.times, data.values[:, picked], list(self.raw_columns), data.source)
         elif isinstance(data, (str, Path)):
             if not Path(data).is_file():
                 raise UserError(f"{data} does not exist; pass the path of a CSV file")
             series = read_series_csv(
                 data,
                 time_column,
-                self.columns,
+                self.raw_columns,
                 time_format=self.time_format or None,
                 duplicate_times=self.duplicate_times,
                 encoding=encoding,
@@ -139,14 +146,14 @@ class SeriesForecaster:
         elif hasattr(data, "columns"):
             from convseq.data.frames import series_from_frame
 
-            series = series_from_frame(data, time_column, self.columns, self.duplicate_times)
+            series = series_from_frame(data, time_column, self.raw_columns, self.duplicate_times)
         else:
             raise UserError(
                 f"cannot forecast from a {type(data).__name__}; pass a CSV path or a data frame "
-                f"with the columns {', '.join([time_column, *self.columns])}"
+                f"with the columns {', '.join([time_column, *self.raw_columns])}"
             )
         report = find_gaps(series)
-        series = fill_gaps(series, report, self.fill)
+        series = rederive(fill_gaps(series, report, self.fill), self.derived, self.columns)
         normalized = ((series.values - self.mean) / self.std).astype(np.float32)
         return SeriesInput(series, report, normalized, self.fill)
 
@@ -166,9 +173,11 @@ class SeriesForecaster:
 
     @torch.inference_mode()
     def forecast_normalized(self, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """The model's raw (normalized) outputs for normalized windows."""
+        """The model's (normalized) forecasts for normalized windows: a path's final horizon."""
         outputs = [
-            self.model(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size])))
+            final_horizon(
+                self.model(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size])))
+            )
             for i in range(0, len(windows), batch_size)
         ]
         return torch.cat(outputs).numpy() if outputs else np.zeros(0, np.float32)

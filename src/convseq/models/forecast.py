@@ -1,5 +1,9 @@
 """Forecasting models: windows ``(batch, time, features)`` in, one value per window out.
 
+A learned model built with ``horizons`` H above 1 outputs the whole path
+``(batch, H)`` instead, the forecast being its last column
+(``final_horizon``); the earlier columns exist to be trained on.
+
 The two baselines are parameter-free modules, so they go through the same
 evaluation, run folder and comparison as the learned models. The learned ones
 are the reference chapter's: a small 1D convnet, a convnet feeding a GRU, and
@@ -7,6 +11,8 @@ a GRU alone, each initialised as Keras initialises them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -42,6 +48,16 @@ class Mean(nn.Module):
         return self.value.expand(x.shape[0])
 
 
+def final_horizon(output: torch.Tensor) -> torch.Tensor:
+    """The forecast in a model's output: the last column of a path, or the values themselves."""
+    return output[:, -1] if output.ndim == 2 else output
+
+
+def path_or_value(head_output: torch.Tensor) -> torch.Tensor:
+    """A head's ``(batch, H)`` output, squeezed to ``(batch,)`` when it forecasts one horizon."""
+    return head_output.squeeze(-1) if head_output.shape[-1] == 1 else head_output
+
+
 class Anchored(nn.Module):
     """Optionally read windows relative to their last row and forecast the change.
 
@@ -50,17 +66,32 @@ class Anchored(nn.Module):
     model starts from the common-sense forecast and learns a correction. This
     makes it blind to the series' level, which matters when the level drifts
     between the training and test periods (ETTh1's oil temperature does).
+    ``absolute_features`` are left as they are: a calendar phase taken
+    relative to the last row would no longer say what time it is.
     """
 
-    def __init__(self, residual: bool = False, target_index: int = 0):
+    def __init__(
+        self, residual: bool = False, target_index: int = 0, absolute_features: Sequence[int] = ()
+    ):
         super().__init__()
         self.residual, self.target_index = residual, target_index
+        self.absolute_features = list(absolute_features)
 
     def relative(self, x: torch.Tensor) -> torch.Tensor:
-        return x - x[:, -1:, :] if self.residual else x
+        if not self.residual:
+            return x
+        anchor = x[:, -1:, :]
+        if self.absolute_features:
+            anchor = anchor.clone()
+            anchor[:, :, self.absolute_features] = 0
+        return x - anchor
 
     def absolute(self, change: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return change + x[:, -1, self.target_index] if self.residual else change
+        """``change`` (one value or a path of them per window) added to the target's last value."""
+        if not self.residual:
+            return change
+        last = x[:, -1, self.target_index]
+        return change + (last.unsqueeze(-1) if change.ndim == 2 else last)
 
 
 def _conv_relu(channels_in: int, channels: int, kernel_size: int) -> nn.Sequential:
@@ -106,9 +137,11 @@ class SeriesCNN(nn.Module):
         pool: int = 3,
         residual: bool = False,
         target_index: int = 0,
+        absolute_features: Sequence[int] = (),
+        horizons: int = 1,
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index)
+        self.anchor = Anchored(residual, target_index, absolute_features)
         self.features = nn.Sequential(
             _conv_relu(num_features, channels, kernel_size),
             nn.MaxPool1d(pool),
@@ -116,7 +149,7 @@ class SeriesCNN(nn.Module):
             nn.MaxPool1d(pool),
             _conv_relu(channels, channels, kernel_size),
         )
-        self.head = nn.Linear(channels, 1)
+        self.head = nn.Linear(channels, horizons)
         k = kernel_size - 1
         self.min_length = ((k + 1) * pool + k) * pool + k  # shortest window with one output step
         keras_init(self)
@@ -128,7 +161,7 @@ class SeriesCNN(nn.Module):
             *front, last = self.features
             h = _fused_features(nn.Sequential(*front), self.anchor.relative(x))
             h = conv_relu_global_max(h, last[0].weight, last[0].bias)
-        return self.anchor.absolute(self.head(h).squeeze(-1), x)
+        return self.anchor.absolute(path_or_value(self.head(h)), x)
 
 
 class SeriesCNNGRU(nn.Module):
@@ -149,16 +182,18 @@ class SeriesCNNGRU(nn.Module):
         recurrent_dropout: float = 0.5,
         residual: bool = False,
         target_index: int = 0,
+        absolute_features: Sequence[int] = (),
+        horizons: int = 1,
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index)
+        self.anchor = Anchored(residual, target_index, absolute_features)
         self.features = nn.Sequential(
             _conv_relu(num_features, channels, kernel_size),
             nn.MaxPool1d(pool),
             _conv_relu(channels, channels, kernel_size),
         )
         self.gru = KerasGRU(channels, hidden, dropout, recurrent_dropout)
-        self.head = nn.Linear(hidden, 1)
+        self.head = nn.Linear(hidden, horizons)
         self.min_length = (kernel_size * pool) + kernel_size - 1
         keras_init(self.features)
         keras_init(self.head)
@@ -168,7 +203,7 @@ class SeriesCNNGRU(nn.Module):
             h = self.features(self.anchor.relative(x).transpose(1, 2)).transpose(1, 2)
         else:
             h = _fused_features(self.features, self.anchor.relative(x))
-        return self.anchor.absolute(self.head(self.gru(h)).squeeze(-1), x)
+        return self.anchor.absolute(path_or_value(self.head(self.gru(h))), x)
 
 
 class SeriesGRU(nn.Module):
@@ -182,15 +217,18 @@ class SeriesGRU(nn.Module):
         recurrent_dropout: float = 0.2,
         residual: bool = False,
         target_index: int = 0,
+        absolute_features: Sequence[int] = (),
+        horizons: int = 1,
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index)
+        self.anchor = Anchored(residual, target_index, absolute_features)
         self.gru = KerasGRU(num_features, hidden, dropout, recurrent_dropout)
-        self.head = nn.Linear(hidden, 1)
+        self.head = nn.Linear(hidden, horizons)
         keras_init(self.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.anchor.absolute(self.head(self.gru(self.anchor.relative(x))).squeeze(-1), x)
+        h = self.gru(self.anchor.relative(x))
+        return self.anchor.absolute(path_or_value(self.head(h)), x)
 
 
 @register_model("common-sense")

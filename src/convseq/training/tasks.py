@@ -59,23 +59,61 @@ class MulticlassClassification(Task):
         return {"acc": (output.argmax(dim=1) == target.long()).sum().item()}
 
 
+REGRESSION_LOSSES = ("mae", "huber")
+
+
 class Regression(Task):
-    """One value per sample; loss is mean absolute error, as in the reference."""
+    """One value per sample, or a path of them; loss is mean absolute error, as in the reference.
+
+    With ``loss="huber"`` the loss is smooth L1 (Huber divided by ``huber_delta``,
+    so it keeps MAE's scale): squared below ``huber_delta``, absolute above.
+    Paths (targets of shape ``(batch, H)``, see ``data.windows``) are trained on
+    ``final_weight`` x the final horizon's loss + (1 - ``final_weight``) x the
+    mean over all H horizons; a path output scored against single targets is
+    read at its last column, the forecast. The metric, and the best-epoch
+    choice (``val_mae``), is always the final horizon's MAE.
+    """
 
     name = "regression"
-    monitor = "val_loss"
+    monitor = "val_mae"
     mode = "min"
     metric_names = ("mae",)
 
+    def __init__(self, loss: str = "mae", huber_delta: float = 1.0, final_weight: float = 0.0):
+        if loss not in REGRESSION_LOSSES:
+            raise ValueError(f"unknown regression loss {loss!r}")
+        self.huber_delta = huber_delta if loss == "huber" else 0.0
+        self.final_weight = final_weight
+
     def loss(self, output, target):
-        return F.l1_loss(output, target.float())
+        output, target = _paired(output, target)
+        if target.ndim == 1 or not self.final_weight:
+            return self._loss(output, target, "mean")
+        each = self._loss(output, target, "none")
+        w = self.final_weight
+        return w * each[:, -1].mean() + (1 - w) * each.mean()
+
+    def _loss(self, output, target, reduction: str):
+        if self.huber_delta:
+            return F.smooth_l1_loss(output, target, reduction=reduction, beta=self.huber_delta)
+        return F.l1_loss(output, target, reduction=reduction)
 
     def batch_metrics(self, output, target):
-        return {"mae": (output - target.float()).abs().sum().item()}
+        output, target = _paired(output, target)
+        if target.ndim == 2:
+            output, target = output[:, -1], target[:, -1]
+        return {"mae": (output - target).abs().sum().item()}
+
+
+def _paired(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output and float target over the same horizons: a path's last column for single targets."""
+    if output.ndim == 2 and target.ndim == 1:
+        output = output[:, -1]
+    return output, target.float()
 
 
 TASKS = {t.name: t for t in (BinaryClassification, MulticlassClassification, Regression)}
 
 
-def make_task(name: str) -> Task:
-    return TASKS[name]()
+def make_task(name: str, **settings) -> Task:
+    return TASKS[name](**settings)

@@ -4,12 +4,14 @@ The trainer knows nothing about text or series: it takes a model, a task
 (loss + metrics) and two data sources, each an object with ``epoch(n)``
 returning an iterator of ``(inputs, targets)`` batches and ``len()`` giving
 batches per epoch. It tracks the best epoch, supports early stopping, LR
-schedules and gradient clipping, and checkpoints every epoch atomically so a
+schedules, gradient clipping and a moving average of the weights
+(``training/ema.py``), and checkpoints every epoch atomically so a
 killed run resumes to the same result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +25,7 @@ from tqdm import tqdm
 from convseq.atomic import write_with
 from convseq.errors import UserError
 from convseq.runtime import keep_freed_memory
+from convseq.training.ema import WeightAverage
 from convseq.training.optim import (
     Schedule,
     clip_gradients,
@@ -43,12 +46,15 @@ class TrainConfig:
     grad_clip: float = 0.0  # max global gradient norm; 0 turns clipping off
     patience: int = 0  # epochs without improvement before stopping; 0 turns it off
     seed: int = 0
+    ema: float = 0.0  # decay of the weights' moving average, evaluated and saved; 0 turns it off
 
     def check(self) -> None:
         if self.epochs < 1:
             raise UserError(f"epochs must be at least 1, got {self.epochs}; pass e.g. --epochs 10")
         if self.grad_clip < 0 or self.patience < 0:
             raise UserError("--grad-clip and --patience must be 0 (off) or positive")
+        if not 0 <= self.ema < 1:
+            raise UserError(f"--ema must be 0 (off) or a decay below 1, got {self.ema}; e.g. 0.99")
 
 
 class Trainer:
@@ -77,6 +83,7 @@ class Trainer:
         self.best_value: float | None = None
         self.best_epoch = 0
         self.best_state: dict | None = None
+        self.average = WeightAverage(model, config.ema) if config.ema else None
 
     # ----------------------------------------------------------------- fit
     def fit(self, train_data, val_data) -> list[dict]:
@@ -92,7 +99,10 @@ class Trainer:
             train_metrics, seen = self._train_epoch(train_data, epoch, schedule)
             seconds = time.perf_counter() - began
             row.update(train_metrics)
-            row.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
+            with self._scored_weights():
+                row.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
+                if self.task.better(row[self.task.monitor], self.best_value):
+                    self.best_state = copy.deepcopy(self.model.state_dict())
             row.update(
                 lr=self.optimizer.param_groups[0]["lr"],
                 seconds=round(seconds, 3),
@@ -102,7 +112,6 @@ class Trainer:
             schedule.after_epoch(monitored)
             if self.task.better(monitored, self.best_value):
                 self.best_value, self.best_epoch = monitored, epoch
-                self.best_state = copy.deepcopy(self.model.state_dict())
             self.history.append(row)
             self._print_row(row)
             if self.on_epoch_end:
@@ -139,6 +148,8 @@ class Trainer:
             if self.config.grad_clip:
                 clip_gradients(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
+            if self.average:
+                self.average.update()
             schedule.after_batch()
             n = len(targets)
             seen += n
@@ -156,6 +167,10 @@ class Trainer:
         return {k: v / seen for k, v in totals.items()}, seen
 
     # ------------------------------------------------------------ evaluate
+    def _scored_weights(self):
+        """The weights that are evaluated and kept: the moving average when ``ema`` is on."""
+        return self.average.swapped_in() if self.average else contextlib.nullcontext()
+
     @torch.inference_mode()
     def evaluate(self, data) -> dict[str, float]:
         return evaluate(self.model, self.task, data)
@@ -182,6 +197,7 @@ class Trainer:
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
+            "average": self.average.state_dict() if self.average else None,
             "torch_rng": torch.get_rng_state(),
             "config": asdict(self.config),
         }
@@ -207,6 +223,8 @@ class Trainer:
         self.history = list(state["history"])
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
         self.best_state = state["best_state"]
+        if self.average:
+            self.average.load_state_dict(state["average"])
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {self.checkpoint} after epoch {state['epoch']}")
         return state["epoch"] + 1

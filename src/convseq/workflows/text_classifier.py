@@ -149,7 +149,7 @@ def train_text_classifier(
             title=folder.path.name,
         )
 
-    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS})
+    config = TrainConfig(**{k: settings[k] for k in TRAINING_KEYS if k in settings})
     trainer = Trainer(
         model, task, config, checkpoint=folder.file("checkpoint.pt"), on_epoch_end=after_epoch
     )

@@ -15,7 +15,7 @@ from convseq.data.series import Series, read_series_csv
 from convseq.data.time_index import FILL_METHODS, check_fill, fill_gaps, find_gaps
 from convseq.errors import UserError, closest
 from convseq.experiments import get_experiment
-from convseq.experiments.forecast import MODEL_KEYS
+from convseq.experiments.forecast import MODEL_KEYS, check_horizons_model, model_settings
 from convseq.experiments.registry import Experiment
 from convseq.experiments.series_run import (
     BASELINES,
@@ -57,8 +57,8 @@ TRAIN_FORECAST_HELP = {
     "data": "CSV file: a timestamp column plus numeric columns",
     "fill": f"gaps in the time index: {', '.join(FILL_METHODS)} (none = train on the rows as "
     "given, after reporting the gaps; ffill = repeat the last row; interpolate = straight line)",
-    "model": "model to train: series-cnn, series-cnn-gru, series-gru (or another registered "
-    "series-* model), or a baseline: common-sense, mean",
+    "model": "model to train: series-cnn, series-cnn-gru, series-gru, series-tcn (or another "
+    "registered series-* model), or a baseline: common-sense, mean",
     "model_settings": "JSON object of extra model settings, e.g. '{\"hidden\": 64}'",
     "splits": "train,validation,test as fractions of the rows, or row ranges START:END",
 }
@@ -80,6 +80,7 @@ def check_train_forecast(settings: dict) -> None:
             f"choose one of {', '.join(models)}"
         )
     check_fill(settings["fill"])
+    check_horizons_model(settings)
     parse_model_settings(settings["model_settings"])
 
 
@@ -119,7 +120,7 @@ def run_train_forecast(settings: dict, folder: RunFolder) -> dict:
         lambda s: read_and_fill(s, gaps),
         settings["units"],
     )
-    extra = {k: settings[k] for k in MODEL_KEYS.get(model, ())}
+    extra = model_settings(model, settings)
     extra.update(parse_model_settings(settings["model_settings"]))
     metrics = run_series_experiment(settings, folder, data, model, extra)
     metrics["gaps"] = gaps

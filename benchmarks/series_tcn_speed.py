@@ -1,0 +1,99 @@
+"""Is etth1-tcn's training step cheaper than etth1-cnn-gru's? And what does last-step-only save?
+
+Builds each preset's model with its default settings (ETTh1: 240 steps of OT,
+plus the four calendar columns for the TCN) and times training steps
+(forward, the preset's loss backward, Adam step) on random windows of the preset's batch
+size. The models alternate in one process and the CPU time of this one
+thread is counted, so a machine shared with other jobs slows them alike.
+Also times the same TCN computing every step of its output and keeping the
+last (what a plain causal TCN does), to show what ``last_only`` saves.
+Exits 1 when etth1-tcn is not the faster of the two presets.
+
+    PYTHONPATH=src python benchmarks/series_tcn_speed.py [--repeats 5] [--steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from convseq.data.derived import CALENDAR_COLUMNS
+from convseq.experiments import get_experiment
+from convseq.experiments.forecast import model_settings
+from convseq.experiments.series_run import regression_task
+from convseq.models import build_model
+
+
+class FullForward(torch.nn.Module):
+    """The same SeriesTCN, but its TCN computes every step before the last is taken."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        m = self.model
+        steps = m.tcn(m.anchor.relative(x).transpose(1, 2))
+        return m.anchor.absolute(m.head(steps[:, :, -1]).squeeze(-1), x)
+
+
+def preset_model(preset: str, model_name: str):
+    """``model_name`` built as ``preset`` builds it, for OT plus the calendar columns it reads."""
+    defaults = get_experiment(preset).defaults
+    calendar = len(CALENDAR_COLUMNS) if defaults.get("calendar") else 0
+    settings = {"num_features": 1 + calendar, "target_index": 0}
+    settings.update(model_settings(model_name, defaults))
+    if calendar:
+        settings["absolute_features"] = list(range(1, 1 + calendar))
+    return build_model(model_name, **settings), 1 + calendar, defaults
+
+
+def cpu_seconds_per_step(model, task, x, y, steps: int) -> float:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    began = time.process_time()
+    for _ in range(steps):
+        loss = task.loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return (time.process_time() - began) / steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=10, help="training steps per timing")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    tcn, tcn_features, defaults = preset_model("etth1-tcn", "series-tcn")
+    gru, gru_features, gru_defaults = preset_model("etth1-cnn-gru", "series-cnn-gru")
+    batch, length = defaults["batch_size"], defaults["lookback"]
+    tcn_task, gru_task = regression_task(defaults), regression_task(gru_defaults)
+    models = {
+        "etth1-cnn-gru": (gru.train(), gru_task, gru_features),
+        "etth1-tcn": (tcn.train(), tcn_task, tcn_features),
+        "etth1-tcn, every step computed": (FullForward(tcn).train(), tcn_task, tcn_features),
+    }
+    y = torch.randn(batch)
+    inputs = {name: torch.randn(batch, length, f) for name, (*_, f) in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for name, (model, task, _) in models.items():  # warm-up
+        cpu_seconds_per_step(model, task, inputs[name], y, 2)
+    for _ in range(args.repeats):
+        for name, (model, task, _) in models.items():
+            times[name].append(cpu_seconds_per_step(model, task, inputs[name], y, args.steps))
+    best = {name: min(values) for name, values in times.items()}
+    print(f"torch {torch.__version__}, 1 thread, batch {batch} x {length} steps, CPU ms per step")
+    for name, seconds in best.items():
+        print(f"  {name:34s} {seconds * 1e3:7.1f} ms ({seconds / best['etth1-cnn-gru']:.2f}x)")
+    faster = best["etth1-tcn"] < best["etth1-cnn-gru"]
+    print("etth1-tcn is " + ("faster" if faster else "NOT faster") + " than etth1-cnn-gru")
+    return 0 if faster else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
