@@ -32,8 +32,10 @@ def test_imdb_table_ranks_by_test_accuracy(tmp_path, capsys):
         "best val acc",
         "test acc |",
     ]
-    assert lines[4] == "| imdb-cnn | b | text-cnn | 1,315,937 | 18.0 | 0.8800 | 0.8740 |"
-    assert lines[5].startswith("| imdb-cnn | a |") and len(lines) == 6
+    assert lines[4].startswith("| baseline | - | majority class") and lines[4].endswith("0.5000 |")
+    assert lines[5].startswith("| published | - | NBSVM-bigram") and lines[5].endswith("0.9122 |")
+    assert lines[6] == "| imdb-cnn | b | text-cnn | 1,315,937 | 18.0 | 0.8800 | 0.8740 |"
+    assert lines[7].startswith("| imdb-cnn | a |") and len(lines) == 8
     assert "etth1" not in path.read_text()
     assert capsys.readouterr().out.startswith(path.read_text())
 
