@@ -29,6 +29,7 @@ TEXT_DEFAULTS = {
     "validation_split": 0.2,
     "data_dir": "",
     "limit": 0,
+    "threads": 0,
 }
 TEXT_HELP = {
     "vocab_size": "vocabulary size including the padding and out-of-vocabulary ids",
@@ -36,6 +37,7 @@ TEXT_HELP = {
     "truncating": "which end to cut long reviews from: pre (keep the last tokens, Keras's default) or post",
     "padding": "which end to pad short reviews at: pre (Keras's default) or post",
     "validation_split": "fraction of the shuffled training set held out for validation",
+    "threads": "CPU threads for PyTorch (0 = its default)",
 }
 
 
@@ -86,9 +88,15 @@ def run_text_experiment(
         unsup = data.unsup[: 2 * settings["limit"]] if settings["limit"] else data.unsup
         unlabelled = unsup + train.texts
         prepare = lambda model, to_ids: pretrain(model, to_ids, unlabelled)  # noqa: E731
-    trained = train_text_classifier(
-        splits, settings, folder, model_name, model_settings, prepare_model=prepare
-    )
+    threads = torch.get_num_threads()
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
+    try:
+        trained = train_text_classifier(
+            splits, settings, folder, model_name, model_settings, prepare_model=prepare
+        )
+    finally:
+        torch.set_num_threads(threads)
     return trained.metrics
 
 
@@ -110,6 +118,10 @@ def check_text_settings(settings: dict) -> None:
         raise UserError(
             f"--validation-split must be between 0 and 1, got {settings['validation_split']}"
         )
+    if settings.get("threads", 0) < 0:
+        raise UserError(
+            f"--threads must be 0 (PyTorch's default) or more, got {settings['threads']}"
+        )
 
 
 def _reference(settings: dict, folder: RunFolder) -> dict:
@@ -121,7 +133,9 @@ register(
         name="imdb-cnn",
         description="IMDB sentiment, the reference 1D convnet (Embedding 128 -> Conv1D x2 -> Dense), RMSprop, 10 epochs",
         dataset="imdb",
-        defaults=dict(TEXT_DEFAULTS),
+        # one thread: the fused layers' many small ops lose more to thread
+        # synchronisation than a second core gives back (docs/speed.md)
+        defaults={**TEXT_DEFAULTS, "threads": 1},
         run=_reference,
         help=TEXT_HELP,
         check=check_text_settings,
