@@ -190,28 +190,3 @@ def test_resuming_a_killed_run_gives_the_uninterrupted_weights(tmp_path, monkeyp
     assert resumed_history == full_history and len(full_history) == 3
     for name in full:
         assert torch.equal(full[name], resumed[name]), name
-
-
-def test_wide_products_use_every_core_and_give_the_narrow_thread_count_back():
-    import torch
-
-    import convseq.models.embedding_conv as fused
-
-    a, b = torch.randn(40, 16), torch.randn(16, 24)
-    seen = []
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        real_mm = torch.Tensor.__matmul__
-        original = fused.WIDE_THREADS
-        fused.WIDE_THREADS = 2
-        torch.Tensor.__matmul__ = lambda x, y: seen.append(torch.get_num_threads()) or real_mm(x, y)
-        try:
-            out = fused._wide_mm(a, b)
-        finally:
-            torch.Tensor.__matmul__ = real_mm
-            fused.WIDE_THREADS = original
-        assert seen == [2] and torch.get_num_threads() == 1
-        assert torch.allclose(out, a @ b)
-    finally:
-        torch.set_num_threads(before)

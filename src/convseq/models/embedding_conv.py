@@ -29,25 +29,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-WIDE_THREADS = torch.get_num_threads()  # the cores torch found, before any run narrowed them
-
-
-def _wide_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` on every core, whatever the run's thread count.
-
-    A run of this model is fastest on one thread (the many small ops around
-    these products lose more to thread synchronisation than a second core
-    gives back), but the products themselves are large enough to use it.
-    """
-    narrow = torch.get_num_threads()
-    if narrow >= WIDE_THREADS:
-        return a @ b
-    torch.set_num_threads(WIDE_THREADS)
-    try:
-        return a @ b
-    finally:
-        torch.set_num_threads(narrow)
-
 
 class _TokenIndex:
     """The distinct tokens of a batch and where each one occurs."""
@@ -106,7 +87,7 @@ class EmbeddingConvPoolFunction(torch.autograd.Function):
         # (in, kernel * out): column k * out + o holds weight[o, :, k]
         stacked = weight.permute(1, 2, 0).reshape(in_channels, kernel_size * out_channels)
         rows = embedding.index_select(0, index.tokens)
-        conv = _conv_from_projections(index, _wide_mm(rows, stacked), ids.shape, kernel_size)
+        conv = _conv_from_projections(index, rows @ stacked, ids.shape, kernel_size)
         # (batch, steps, out) seen as a channels-last (batch, out, 1, steps) image
         pooled, winner = F.max_pool2d(
             conv.unsqueeze(1).permute(0, 3, 1, 2), (1, pool), return_indices=True
@@ -137,7 +118,7 @@ class EmbeddingConvPoolFunction(torch.autograd.Function):
         grad_proj = _projection_grad(index, padded, length, kernel_size)
         grad_embedding = grad_weight = None
         if ctx.needs_input_grad[1]:
-            grad_rows = _wide_mm(grad_proj, stacked.t())
+            grad_rows = grad_proj @ stacked.t()
             if ctx.sparse_grad:
                 grad_embedding = torch.sparse_coo_tensor(
                     index.tokens.unsqueeze(0),
@@ -150,7 +131,7 @@ class EmbeddingConvPoolFunction(torch.autograd.Function):
                 grad_embedding = grad_rows.new_zeros(ctx.embedding_shape)
                 grad_embedding.index_copy_(0, index.tokens, grad_rows)
         if ctx.needs_input_grad[2]:
-            grad_stacked = _wide_mm(rows.t(), grad_proj)  # (in, kernel * out)
+            grad_stacked = rows.t() @ grad_proj  # (in, kernel * out)
             in_channels = stacked.shape[0]
             grad_weight = grad_stacked.view(in_channels, kernel_size, channels).permute(2, 0, 1)
         return None, grad_embedding, grad_weight, grad_bias, None, None
