@@ -106,3 +106,50 @@ def test_too_short_max_len_for_model(imdb_dir, tmp_path, capsys):
     )
     assert "needs at least 41 tokens" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_every_run_gets_its_threads_setting_and_gives_the_count_back(tmp_path):
+    import torch
+
+    from convseq.cli.run import run_in_folder
+    from convseq.errors import UserError
+    from convseq.experiments.registry import Experiment
+
+    seen = []
+
+    def run(settings, folder):
+        seen.append(torch.get_num_threads())
+        return {}
+
+    experiment = Experiment("threads-probe", "", "", {"threads": 0, "seed": 0}, run)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run_in_folder(experiment, {"threads": 1}, out=str(tmp_path / "one"))
+        run_in_folder(experiment, {}, out=str(tmp_path / "default"))
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+        with pytest.raises(UserError, match="--threads must be 0 or positive"):
+            run_in_folder(experiment, {"threads": -1}, out=str(tmp_path / "bad"))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_train_text_honours_threads(tmp_path, monkeypatch):
+    import torch
+
+    import convseq.workflows.train_text as train_text
+    from convseq.errors import UserError
+
+    seen = []
+
+    def record_and_stop(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise UserError("stopped after reading the thread count")
+
+    monkeypatch.setattr(train_text, "train_text_classifier", record_and_stop)
+    data = tmp_path / "reviews.csv"
+    rows = "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20))
+    data.write_text("text,label\n" + rows)
+    argv = ["train", "text", str(data), "--threads", "1", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    assert seen == [1]

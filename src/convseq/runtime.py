@@ -1,5 +1,7 @@
 """Process settings that make small-batch CPU training fast.
 
+``torch_threads`` applies a run's ``--threads`` for the run's duration.
+
 A training step allocates and frees the same few megabytes of tensors every
 time. glibc hands blocks that large back to the kernel when they are freed,
 so the next step takes page faults and the kernel zero-fills every page
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import platform
+from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
@@ -28,3 +31,17 @@ def keep_freed_memory(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 
         libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
         and libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
     )
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """Run the block with ``threads`` PyTorch threads (0: leave them), then restore the count."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

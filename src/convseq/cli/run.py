@@ -13,6 +13,7 @@ from pathlib import Path
 
 from convseq.errors import UserError
 from convseq.experiments import Experiment, get_experiment
+from convseq.runtime import torch_threads
 from convseq.training.run_folder import RunFolder
 
 
@@ -52,7 +53,8 @@ def run_in_folder(
         folder.write_config(full)
     print(f"run folder: {folder.path}")
     try:
-        metrics = experiment.run(full, folder)
+        with torch_threads(full.get("threads", 0)):
+            metrics = experiment.run(full, folder)
     except UserError:
         if created and not folder.file("history.csv").exists():
             shutil.rmtree(folder.path, ignore_errors=True)  # nothing trained yet: leave no debris

@@ -88,15 +88,9 @@ def run_text_experiment(
         unsup = data.unsup[: 2 * settings["limit"]] if settings["limit"] else data.unsup
         unlabelled = unsup + train.texts
         prepare = lambda model, to_ids: pretrain(model, to_ids, unlabelled)  # noqa: E731
-    threads = torch.get_num_threads()
-    if settings.get("threads"):
-        torch.set_num_threads(settings["threads"])
-    try:
-        trained = train_text_classifier(
-            splits, settings, folder, model_name, model_settings, prepare_model=prepare
-        )
-    finally:
-        torch.set_num_threads(threads)
+    trained = train_text_classifier(
+        splits, settings, folder, model_name, model_settings, prepare_model=prepare
+    )
     return trained.metrics
 
 
@@ -117,10 +111,6 @@ def check_text_settings(settings: dict) -> None:
     if not 0 < settings["validation_split"] < 1:
         raise UserError(
             f"--validation-split must be between 0 and 1, got {settings['validation_split']}"
-        )
-    if settings.get("threads", 0) < 0:
-        raise UserError(
-            f"--threads must be 0 (PyTorch's default) or more, got {settings['threads']}"
         )
 
 

@@ -73,7 +73,7 @@ class Experiment:
         for key in ("lr",):
             if key in settings and settings[key] <= 0:
                 raise UserError(f"--lr must be positive, got {settings[key]}; pass e.g. --lr 0.001")
-        for key in ("limit", "patience", "grad_clip", "weight_decay"):
+        for key in ("limit", "patience", "grad_clip", "weight_decay", "threads"):
             if key in settings and settings[key] < 0:
                 raise UserError(
                     f"--{key.replace('_', '-')} must be 0 or positive, got {settings[key]}"

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from convseq.atomic import write_json
 from convseq.data.derived import derive, parse_wind_columns
@@ -254,16 +253,7 @@ def run_series_experiment(
     model_settings: dict | None = None,
 ) -> dict:
     """Load, window, train (or just score a baseline), test; return the metrics dict."""
-    threads = torch.get_num_threads()
-    if settings.get("threads"):
-        torch.set_num_threads(settings["threads"])
-    try:
-        return _run(settings, folder, data, model_name, model_settings or {})
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(settings: dict, folder: RunFolder, data: SeriesData, model_name: str, extra: dict):
+    extra = model_settings or {}
     seed = settings["seed"]
     seed_everything(seed)
     series = data.load(settings)
@@ -365,10 +355,6 @@ def check_series_settings(settings: dict) -> None:
     if settings.get("steps_per_epoch", 0) < 0:
         raise UserError(
             f"--steps-per-epoch must be 0 (one pass) or more, got {settings['steps_per_epoch']}"
-        )
-    if settings.get("threads", 0) < 0:
-        raise UserError(
-            f"--threads must be 0 (PyTorch's default) or more, got {settings['threads']}"
         )
     if settings.get("eval_batch_size", 1) < 1:
         raise UserError(f"--eval-batch-size must be at least 1, got {settings['eval_batch_size']}")

@@ -61,10 +61,10 @@ class RegionContext(nn.Module):
 class NeighbourPredictor(nn.Module):
     """The pretraining network: a region's vector scores the words around the region.
 
-    ``forward`` returns, for ``positions`` (flat indices into the batch), the
-    region vectors (n, dim); ``score`` gives logits for candidate words. The
-    loss (in ``training.pretrain_context``) is logistic: neighbours up,
-    sampled words down (negative sampling, as word2vec does).
+    ``regions`` turns windows of word ids into region vectors (n, dim);
+    ``score`` gives their logits for candidate words. The loss (in
+    ``training.pretrain_context``) is logistic: neighbours up, sampled words
+    down (negative sampling, as word2vec does).
     """
 
     def __init__(self, vocab_size: int, size: int, dim: int, padding_id: int = 0):
