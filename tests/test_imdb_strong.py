@@ -54,6 +54,7 @@ def test_tcn_preset_shows_receptive_field(imdb_dir, tmp_path, capsys):
         (["imdb-region-cnn", "--optimizer", "rmsprop"], "need --optimizer adam or adamw"),
         (["imdb-region-cnn", "--region-sizes", "3,x"], "--region-sizes must be positive"),
         (["imdb-region-cnn", "--pool", "avg"], "--pool must be max or maxmean"),
+        (["imdb-region-cnn", "--members", "0"], "--members must be a positive number"),
         (["imdb-tcn", "--kernel-size", "4"], "odd kernel size"),
         (["imdb-tcn", "--dilations", "0"], "--dilations must be positive"),
         (["imdb-tcn", "--norm", "batch"], "unknown TCN norm"),

@@ -22,6 +22,7 @@ from convseq.errors import UserError
 from convseq.experiments.imdb import TEXT_DEFAULTS, TEXT_HELP, check_text_settings
 from convseq.experiments.imdb import run_text_experiment as run_text
 from convseq.experiments.registry import Experiment, register
+from convseq.models.ensemble import members_of
 from convseq.training.pretrain_context import PretrainConfig, pretrain_region_context
 from convseq.training.run_folder import RunFolder
 
@@ -70,6 +71,7 @@ REGION_DEFAULTS = {
     "context_size": 5,
     "context_dim": 100,
     "context_init": 0.01,
+    "members": 1,
 }
 REGION_HELP = {
     **STRONG_HELP,
@@ -81,6 +83,7 @@ REGION_HELP = {
     "context_size": "words per pretrained region",
     "context_dim": "size of a pretrained region vector",
     "context_init": "standard deviation of the initial map from pretrained vectors to features (0: torch's default)",
+    "members": "networks trained side by side and averaged (an ensemble; each costs one more network's time)",
 }
 
 
@@ -96,7 +99,7 @@ def check_region(settings: dict) -> None:
             f"the region CNN trains sparse embedding tables, which need --optimizer adam or "
             f"adamw, got {settings['optimizer']!r}"
         )
-    for key in ("pretrain_epochs", "context_size", "context_dim"):
+    for key in ("pretrain_epochs", "context_size", "context_dim", "members"):
         if settings[key] < (0 if key == "pretrain_epochs" else 1):
             option = key.replace("_", "-")
             raise UserError(f"--{option} must be a positive number, got {settings[key]}")
@@ -114,6 +117,8 @@ def _region(settings: dict, folder: RunFolder) -> dict:
         "head_dropout": settings["head_dropout"],
         "word_dropout": settings["word_dropout"],
     }
+    if settings["members"] > 1:
+        model_settings["members"] = settings["members"]
     pretrain = None
     if settings["pretrain_epochs"]:
         model_settings.update(
@@ -145,7 +150,8 @@ def install_context(model, to_ids, texts: list[str], settings: dict, folder: Run
             to_ids(texts), settings["vocab_size"], config, padding=settings["padding"]
         )
         write_with(saved, lambda tmp: save_file({"table": table, "bias": bias}, str(tmp)))
-    model.context.load(table, bias)
+    for member in members_of(model):
+        member.context.load(table, bias)
     return stats
 
 

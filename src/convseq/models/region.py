@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from convseq.errors import UserError
+from convseq.models.ensemble import Ensemble
 from convseq.models.region_context import RegionContext
 from convseq.models.registry import register_model
 
@@ -186,5 +187,8 @@ class RegionCNN(nn.Module):
 
 
 @register_model("text-region-cnn")
-def text_region_cnn(**settings) -> nn.Module:
-    return RegionCNN(**settings)
+def text_region_cnn(members: int = 1, **settings) -> nn.Module:
+    """One ``RegionCNN``, or an ``Ensemble`` of ``members`` of them."""
+    if members == 1:
+        return RegionCNN(**settings)
+    return Ensemble(lambda: RegionCNN(**settings), members)

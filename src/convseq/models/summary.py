@@ -1,7 +1,8 @@
 """A Keras-style model summary: layer, output shape and parameter count.
 
-Runs one forward pass on an example input with hooks on the direct children,
-so it reports real output shapes rather than guesses.
+Runs one forward pass on an example input with hooks on the direct children
+(each member of a ``ModuleList``, such as an ensemble's), so it reports real
+output shapes rather than guesses.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch.nn as nn
 def summarize(model: nn.Module, example: torch.Tensor) -> tuple[str, int]:
     rows: list[tuple[str, str, int]] = []
     hooks = []
-    for name, child in model.named_children():
+    for name, child in _layers(model):
 
         def hook(module, inputs, output, name=name):
             shape = tuple(output.shape) if torch.is_tensor(output) else tuple(output[0].shape)
@@ -46,3 +47,12 @@ def summarize(model: nn.Module, example: torch.Tensor) -> tuple[str, int]:
     if callable(extra):
         lines.extend(extra())
     return "\n".join(lines), total
+
+
+def _layers(model: nn.Module):
+    """Direct children, with each ``ModuleList`` opened into its items."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.ModuleList):
+            yield from ((f"{name}.{i}", item) for i, item in enumerate(child))
+        else:
+            yield name, child

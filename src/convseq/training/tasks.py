@@ -30,7 +30,12 @@ class Task:
 
 
 class BinaryClassification(Task):
-    """One logit per sample; loss is binary cross-entropy on logits."""
+    """One logit per sample; loss is binary cross-entropy on logits.
+
+    An ensemble in training (``models.ensemble``) gives one logit per member,
+    ``(batch, members)``: the loss is the mean of the members' own losses and
+    the accuracy is the mean logit's.
+    """
 
     name = "binary"
     monitor = "val_acc"
@@ -38,9 +43,14 @@ class BinaryClassification(Task):
     metric_names = ("acc",)
 
     def loss(self, output, target):
-        return F.binary_cross_entropy_with_logits(output, target.float())
+        target = target.float()
+        if output.ndim == target.ndim + 1:
+            target = target.unsqueeze(-1).expand_as(output)
+        return F.binary_cross_entropy_with_logits(output, target)
 
     def batch_metrics(self, output, target):
+        if output.ndim == target.ndim + 1:
+            output = output.mean(dim=-1)
         return {"acc": ((output > 0).long() == target.long()).sum().item()}
 
 

@@ -1,0 +1,99 @@
+"""Ensembles: members trained on their own losses, the mean logit to predict, end to end on IMDB."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from convseq.errors import UserError
+from convseq.models import build_model
+from convseq.models.ensemble import Ensemble, members_of
+from convseq.training.tasks import make_task
+from tests.test_imdb_strong import run_preset
+
+
+def small_ensemble(members=3):
+    torch.manual_seed(0)
+    return build_model("text-region-cnn", vocab_size=50, sizes=[2], channels=6, members=members)
+
+
+def test_members_start_apart_and_the_ensemble_predicts_their_mean_logit():
+    model = small_ensemble()
+    first, second = (m.regions[0].table.weight for m in model.members[:2])
+    assert not torch.equal(first, second)
+    ids = torch.randint(1, 50, (4, 9))
+    model.train()
+    each = model(ids)
+    assert each.shape == (4, 3)
+    model.eval()
+    alone = torch.stack([member(ids) for member in model.members], dim=-1)
+    assert torch.allclose(model(ids), alone.mean(dim=-1))
+    assert model(ids).shape == (4,)
+
+
+def test_each_member_is_trained_on_its_own_loss():
+    model = small_ensemble(members=2)
+    model.train()
+    for member in model.members:
+        member.head_dropout.p = 0.0  # same forward in both passes below
+    ids, target = torch.randint(1, 50, (5, 9)), torch.tensor([0, 1, 1, 0, 1])
+    task = make_task("binary")
+    loss = task.loss(model(ids), target)
+    loss.backward()
+    together = model.members[1].head.weight.grad.clone()
+    own = torch.stack(
+        [F.binary_cross_entropy_with_logits(m(ids), target.float()) for m in model.members]
+    )
+    assert torch.allclose(loss, own.mean())
+    model.zero_grad()
+    (own[1] / 2).backward()  # half, as the ensemble's loss is the mean over 2 members
+    assert torch.allclose(model.members[1].head.weight.grad, together)
+    # the accuracy is the mean logit's, not any one member's
+    outputs = torch.tensor([[3.0, -1.0], [-3.0, 1.0]])
+    assert task.batch_metrics(outputs, torch.tensor([1, 1])) == {"acc": 1}
+
+
+def test_an_ensemble_of_one_is_refused_and_members_of_sees_through_it():
+    with pytest.raises(UserError, match="at least 2 members"):
+        Ensemble(lambda: torch.nn.Linear(2, 1), 1)
+    single = build_model("text-region-cnn", vocab_size=50, sizes=[2], channels=6)
+    assert members_of(single) == [single]
+    assert len(members_of(small_ensemble())) == 3
+
+
+def test_region_cnn_preset_trains_saves_and_predicts_an_ensemble(imdb_dir, tmp_path, capsys):
+    import convseq
+
+    out = tmp_path / "run"
+    extra = ["--epochs", "1", "--channels", "8", "--members", "2"]
+    extra += ["--pretrain-epochs", "1", "--context-dim", "6", "--context-size", "3"]
+    assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
+    printed = capsys.readouterr().out
+    assert "Ensemble of 2 members, mean logit" in printed
+    assert "members.1 (RegionCNN)" in printed  # the summary lists every member
+    assert json.loads((out / "config.json").read_text())["config"]["members"] == 2
+    classifier = convseq.load(out)
+    members = members_of(classifier.model)
+    assert len(members) == 2
+    # both members got the same pretrained table
+    assert torch.equal(members[0].context.table, members[1].context.table)
+    assert members[0].context.table.abs().sum() > 0
+    assert len(classifier.predict(["a great film", "awful and dull"])) == 2
+
+
+def test_an_ensemble_exports_to_onnx_as_its_mean_logit(imdb_dir, tmp_path, capsys):
+    pytest.importorskip(
+        "onnxruntime", reason="onnxruntime not installed (pip install 'convseq[onnx]')"
+    )
+    pytest.importorskip(
+        "onnxscript", reason="onnxscript not installed (pip install 'convseq[onnx]')"
+    )
+    from convseq.cli.main import main
+
+    out = tmp_path / "run"
+    extra = ["--epochs", "1", "--channels", "8", "--members", "2", "--pretrain-epochs", "0"]
+    assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
+    assert main(["export", str(out), "--format", "onnx"]) == 0
+    signature = json.loads((out / "export" / "signature.json").read_text())
+    assert signature["check"]["max_abs_diff_vs_pytorch"] <= 1e-4
