@@ -55,6 +55,7 @@ def test_tcn_preset_shows_receptive_field(imdb_dir, tmp_path, capsys):
         (["imdb-region-cnn", "--region-sizes", "3,x"], "--region-sizes must be positive"),
         (["imdb-region-cnn", "--pool", "avg"], "--pool must be max or maxmean"),
         (["imdb-region-cnn", "--members", "0"], "--members must be a positive number"),
+        (["imdb-region-cnn", "--context-size", "5,0"], "--context-size must be positive"),
         (["imdb-tcn", "--kernel-size", "4"], "odd kernel size"),
         (["imdb-tcn", "--dilations", "0"], "--dilations must be positive"),
         (["imdb-tcn", "--norm", "batch"], "unknown TCN norm"),
@@ -112,3 +113,49 @@ def test_pretrained_context_is_reused_when_a_run_resumes(tmp_path, monkeypatch):
     second = RegionCNN(vocab_size=20, channels=4, context_size=3, context_dim=4)
     assert strong.install_context(second, lambda texts: ids, ["x"] * 6, settings, folder) == {}
     assert torch.equal(first.context.table, second.context.table)
+
+
+def test_several_context_sizes_pretrain_one_table_each_and_resume(tmp_path, monkeypatch):
+    import torch
+
+    import convseq.experiments.imdb_strong as strong
+    from convseq.models.region import RegionCNN
+    from convseq.training.run_folder import RunFolder
+
+    folder = RunFolder(tmp_path)
+    settings = {"context_size": "2,4", "context_dim": 3, "pretrain_epochs": 1, "seed": 0}
+    settings |= {"vocab_size": 20, "padding": "pre"}
+    ids = torch.randint(2, 20, (6, 9))
+    model = RegionCNN(vocab_size=20, channels=4, context_size=[2, 4], context_dim=3)
+    assert [c.size for c in model.contexts()] == [2, 4]
+    assert model.context_map.in_features == 6  # both sets of vectors, side by side
+    strong.install_context(model, lambda texts: ids, ["x"] * 6, settings, folder)
+    small, large = model.contexts()
+    assert small.table.abs().sum() > 0 and large.table.abs().sum() > 0
+    assert not torch.equal(small.table, large.table)
+    # each size's vectors reach the output
+    model.eval()
+    out = model(ids)
+    large.load(torch.zeros(20, 3), torch.zeros(3))
+    assert not torch.allclose(model(ids), out)
+
+    monkeypatch.setattr(strong, "pretrain_region_context", lambda *a, **k: 1 / 0)
+    again = RegionCNN(vocab_size=20, channels=4, context_size=[2, 4], context_dim=3)
+    strong.install_context(again, lambda texts: ids, ["x"] * 6, settings, folder)
+    assert torch.equal(again.contexts()[0].table, small.table)
+    assert "more_contexts.0.table" in again.state_dict()
+
+
+def test_region_cnn_preset_takes_several_context_sizes(imdb_dir, tmp_path, capsys):
+    import convseq
+
+    out = tmp_path / "run"
+    extra = ["--epochs", "1", "--channels", "8", "--context-dim", "5", "--context-size", "2,3"]
+    assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
+    printed = capsys.readouterr().out
+    assert "pretrained context: 2-word regions" in printed
+    assert "pretrained context: 3-word regions" in printed
+    assert json.loads((out / "config.json").read_text())["config"]["context_size"] == "2,3"
+    classifier = convseq.load(out)
+    assert [c.size for c in classifier.model.contexts()] == [2, 3]
+    assert len(classifier.predict(["a great film"])) == 1

@@ -68,7 +68,7 @@ REGION_DEFAULTS = {
     "head_dropout": 0.5,
     "word_dropout": 0.0,
     "pretrain_epochs": 1,
-    "context_size": 5,
+    "context_size": "5",
     "context_dim": 100,
     "context_init": 0.01,
     "members": 1,
@@ -80,7 +80,7 @@ REGION_HELP = {
     "pool": "pooling over the review: max, or maxmean (max and mean side by side)",
     "word_dropout": "fraction of words blanked at random in each training batch",
     "pretrain_epochs": "passes over the unlabelled reviews to pretrain region vectors (0: no pretraining)",
-    "context_size": "words per pretrained region",
+    "context_size": "words per pretrained region; several sizes (e.g. 3,5) pretrain one set of vectors each",
     "context_dim": "size of a pretrained region vector",
     "context_init": "standard deviation of the initial map from pretrained vectors to features (0: torch's default)",
     "members": "networks trained side by side and averaged (an ensemble; each costs one more network's time)",
@@ -99,7 +99,8 @@ def check_region(settings: dict) -> None:
             f"the region CNN trains sparse embedding tables, which need --optimizer adam or "
             f"adamw, got {settings['optimizer']!r}"
         )
-    for key in ("pretrain_epochs", "context_size", "context_dim", "members"):
+    context_sizes(settings)
+    for key in ("pretrain_epochs", "context_dim", "members"):
         if settings[key] < (0 if key == "pretrain_epochs" else 1):
             option = key.replace("_", "-")
             raise UserError(f"--{option} must be a positive number, got {settings[key]}")
@@ -121,8 +122,9 @@ def _region(settings: dict, folder: RunFolder) -> dict:
         model_settings["members"] = settings["members"]
     pretrain = None
     if settings["pretrain_epochs"]:
+        sizes = context_sizes(settings)
         model_settings.update(
-            context_size=settings["context_size"],
+            context_size=sizes[0] if len(sizes) == 1 else sizes,
             context_dim=settings["context_dim"],
             context_init=settings["context_init"],
         )
@@ -132,26 +134,50 @@ def _region(settings: dict, folder: RunFolder) -> dict:
     return run_text(settings, folder, "text-region-cnn", model_settings, pretrain=pretrain)
 
 
+def context_sizes(settings: dict) -> list[int]:
+    """--context-size as a list of sizes (a run recorded before lists were allowed holds an int)."""
+    return int_list(str(settings["context_size"]), "context-size")
+
+
 def install_context(model, to_ids, texts: list[str], settings: dict, folder: RunFolder) -> dict:
-    """Pretrain region vectors on ``texts`` (or reuse them when resuming) and load them into ``model``."""
+    """Pretrain region vectors on ``texts`` for each context size (or reuse them when resuming)
+    and load them into every member of ``model``.
+
+    One file holds them all: ``table``/``bias`` for the first size, ``table_i``/``bias_i``
+    for the i-th after it.
+    """
     saved = folder.file("region_context.safetensors")
+    sizes = context_sizes(settings)
+    names = [("table", "bias")] + [(f"table_{i}", f"bias_{i}") for i in range(1, len(sizes))]
     stats = {}
     if saved.exists():
         tensors = load_file(saved)
-        table, bias = tensors["table"], tensors["bias"]
+        learned = [(tensors[table], tensors[bias]) for table, bias in names]
     else:
-        config = PretrainConfig(
-            size=settings["context_size"],
-            dim=settings["context_dim"],
-            epochs=settings["pretrain_epochs"],
-            seed=settings["seed"],
-        )
-        table, bias, stats = pretrain_region_context(
-            to_ids(texts), settings["vocab_size"], config, padding=settings["padding"]
-        )
-        write_with(saved, lambda tmp: save_file({"table": table, "bias": bias}, str(tmp)))
+        ids, learned = to_ids(texts), []
+        for size in sizes:
+            config = PretrainConfig(
+                size=size,
+                dim=settings["context_dim"],
+                epochs=settings["pretrain_epochs"],
+                seed=settings["seed"],
+            )
+            table, bias, size_stats = pretrain_region_context(
+                ids, settings["vocab_size"], config, padding=settings["padding"]
+            )
+            learned.append((table, bias))
+            if not stats:  # the first size's losses and counts, the time of all sizes
+                stats = dict(size_stats)
+            else:
+                seconds = stats["pretrain_seconds"] + size_stats["pretrain_seconds"]
+                stats["pretrain_seconds"] = round(seconds, 1)
+        tensors = {
+            key: tensor for pair, values in zip(names, learned) for key, tensor in zip(pair, values)
+        }
+        write_with(saved, lambda tmp: save_file(tensors, str(tmp)))
     for member in members_of(model):
-        member.context.load(table, bias)
+        for context, (table, bias) in zip(member.contexts(), learned, strict=True):
+            context.load(table, bias)
     return stats
 
 

@@ -13,7 +13,8 @@ optionally mean) over the whole review, then dropout and one linear logit.
 Optional word dropout blanks random words while training. With
 ``context_size``/``context_dim`` each region layer also receives region
 vectors pretrained on unlabelled text (``region_context.py``), as J&Z's
-semi-supervised CNN does.
+semi-supervised CNN does; several context sizes give several sets of vectors
+side by side (J&Z combine tv-embeddings learned with different settings).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class RegionCNN(nn.Module):
         num_outputs: int = 1,
         padding_id: int = 0,
         sparse: bool = True,
-        context_size: int = 0,
+        context_size: int | Sequence[int] = 0,
         context_dim: int = 0,
         context_init: float = 0.0,
     ):
@@ -147,9 +148,15 @@ class RegionCNN(nn.Module):
         )
         # region vectors pretrained on unlabelled text (frozen), mapped into every region layer
         self.context = None
-        if context_size and context_dim:
-            self.context = RegionContext(vocab_size, context_size, context_dim, padding_id)
-            self.context_map = nn.Linear(context_dim, channels * len(sizes), bias=False)
+        context_sizes = [context_size] if isinstance(context_size, int) else list(context_size)
+        if all(context_sizes) and context_sizes and context_dim:
+            # the first size keeps the name ``context``; more sizes come after it
+            first, *more = (
+                RegionContext(vocab_size, k, context_dim, padding_id) for k in context_sizes
+            )
+            self.context, self.more_contexts = first, nn.ModuleList(more)
+            width = context_dim * len(context_sizes)
+            self.context_map = nn.Linear(width, channels * len(sizes), bias=False)
             if context_init:  # as small as the region tables start, so neither input dominates
                 nn.init.normal_(self.context_map.weight, 0.0, context_init)
         self.head_dropout = nn.Dropout(head_dropout)
@@ -164,7 +171,9 @@ class RegionCNN(nn.Module):
         mask = ids != self.padding_id
         layers = [region(ids) for region in self.regions]
         if self.context is not None:
-            extra = self.context_map(self.context(ids)).chunk(len(layers), dim=-1)
+            vectors = [context(ids) for context in self.contexts()]
+            vectors = vectors[0] if len(vectors) == 1 else torch.cat(vectors, dim=-1)
+            extra = self.context_map(vectors).chunk(len(layers), dim=-1)
             layers = [layer + added for layer, added in zip(layers, extra, strict=True)]
         features = torch.cat(
             [masked_pool(torch.relu(layer), mask, self.pool) for layer in layers], dim=1
@@ -178,12 +187,16 @@ class RegionCNN(nn.Module):
         for region in self.regions:
             rows, width = region.table.weight.shape
             lines.append(f"  region {region.size}: table {rows:,} x {width} (sparse updates)")
-        if self.context is not None:
-            rows, width = self.context.table.shape
+        for context in self.contexts():
+            rows, width = context.table.shape
             lines.append(
-                f"  pretrained context: {self.context.size}-word regions, table {rows:,} x {width} (frozen)"
+                f"  pretrained context: {context.size}-word regions, table {rows:,} x {width} (frozen)"
             )
         return lines
+
+    def contexts(self) -> list[RegionContext]:
+        """The pretrained region-vector layers, one per context size (none without pretraining)."""
+        return [] if self.context is None else [self.context, *self.more_contexts]
 
 
 @register_model("text-region-cnn")
