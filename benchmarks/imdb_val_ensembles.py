@@ -47,6 +47,11 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
+    if len({run.name for run in runs}) != len(runs):
+        print(
+            "error: two runs share a folder name; pass folders with distinct names", file=sys.stderr
+        )
+        return 2
     seed, fraction, limit = split.pop()
     from convseq.data.imdb import load_imdb
     from convseq.experiments.imdb import split_validation, subset

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from convseq.data.imdb import load_imdb
 from convseq.data.tokenize import encode, fit_tokenizer
 from convseq.experiments.imdb import split_validation
+from convseq.experiments.imdb_strong import REGION_DEFAULTS
 from convseq.models.region_context import RegionContext
 from convseq.training.pretrain_context import PretrainConfig, pretrain_region_context
 
@@ -75,7 +76,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    config = PretrainConfig(seed=args.seed, **dict(parse_setting(s) for s in args.set))
+    preset = {  # the region vectors imdb-region-cnn pretrains by default (its first context size)
+        "size": int(str(REGION_DEFAULTS["context_size"]).split(",")[0]),
+        "dim": REGION_DEFAULTS["context_dim"],
+        "epochs": REGION_DEFAULTS["pretrain_epochs"],
+    }
+    chosen = preset | dict(parse_setting(s) for s in args.set)
+    config = PretrainConfig(seed=args.seed, **chosen)
 
     data = load_imdb(args.data_dir, with_unsup=True)
     train, val = split_validation(data.train, 0.1, args.seed)  # the preset's split

@@ -50,13 +50,17 @@ def test_each_member_is_trained_on_its_own_loss():
     (own[1] / 2).backward()  # half, as the ensemble's loss is the mean over 2 members
     assert torch.allclose(model.members[1].head.weight.grad, together)
     # the accuracy is the mean logit's, not any one member's
-    outputs = torch.tensor([[3.0, -1.0], [-3.0, 1.0]])
-    assert task.batch_metrics(outputs, torch.tensor([1, 1])) == {"acc": 1}
+    outputs = torch.tensor([[3.0, -1.0], [-1.0, 2.0]])  # member 0 right once, member 1 once
+    assert task.batch_metrics(outputs, torch.tensor([1, 1])) == {"acc": 2}
 
 
 def test_an_ensemble_of_one_is_refused_and_members_of_sees_through_it():
     with pytest.raises(UserError, match="at least 2 members"):
         Ensemble(lambda: torch.nn.Linear(2, 1), 1)
+    multiclass = build_model("text-region-cnn", vocab_size=50, channels=4, num_outputs=3, members=2)
+    output = multiclass(torch.randint(1, 50, (2, 6)))  # (batch, classes, members)
+    with pytest.raises(UserError, match="binary classifiers only"):
+        make_task("multiclass").loss(output, torch.tensor([0, 2]))
     single = build_model("text-region-cnn", vocab_size=50, sizes=[2], channels=6)
     assert members_of(single) == [single]
     assert len(members_of(small_ensemble())) == 3

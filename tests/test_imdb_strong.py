@@ -6,6 +6,7 @@ import json
 import pytest
 
 from convseq.cli.main import main
+from convseq.errors import UserError
 
 TINY = ["--max-len", "30", "--vocab-size", "60", "--batch-size", "4"]
 
@@ -56,6 +57,7 @@ def test_tcn_preset_shows_receptive_field(imdb_dir, tmp_path, capsys):
         (["imdb-region-cnn", "--pool", "avg"], "--pool must be max or maxmean"),
         (["imdb-region-cnn", "--members", "0"], "--members must be a positive number"),
         (["imdb-region-cnn", "--context-size", "5,0"], "--context-size must be positive"),
+        (["imdb-region-cnn", "--context-size", "5,5"], "lists a size twice"),
         (["imdb-tcn", "--kernel-size", "4"], "odd kernel size"),
         (["imdb-tcn", "--dilations", "0"], "--dilations must be positive"),
         (["imdb-tcn", "--norm", "batch"], "unknown TCN norm"),
@@ -143,7 +145,19 @@ def test_several_context_sizes_pretrain_one_table_each_and_resume(tmp_path, monk
     again = RegionCNN(vocab_size=20, channels=4, context_size=[2, 4], context_dim=3)
     strong.install_context(again, lambda texts: ids, ["x"] * 6, settings, folder)
     assert torch.equal(again.contexts()[0].table, small.table)
-    assert "more_contexts.0.table" in again.state_dict()
+    reloaded = RegionCNN(vocab_size=20, channels=4, context_size=[2, 4], context_dim=3)
+    strong.install_context(reloaded, lambda texts: ids, ["x"] * 6, settings, folder)
+    assert torch.equal(reloaded.contexts()[1].table, again.contexts()[1].table)
+    assert not torch.equal(reloaded.contexts()[1].table, reloaded.contexts()[0].table)
+    # a cache from other settings is refused with the fix, not a traceback
+    wider = RegionCNN(vocab_size=20, channels=4, context_size=[2, 4, 6], context_dim=3)
+    with pytest.raises(UserError, match="delete it to pretrain"):
+        strong.install_context(
+            wider, lambda t: ids, ["x"] * 6, settings | {"context_size": "2,4,6"}, folder
+        )
+    other_dim = RegionCNN(vocab_size=20, channels=4, context_size=[2, 4], context_dim=5)
+    with pytest.raises(UserError, match="delete it to pretrain"):
+        strong.install_context(other_dim, lambda t: ids, ["x"] * 6, settings, folder)
 
 
 def test_region_cnn_preset_takes_several_context_sizes(imdb_dir, tmp_path, capsys):
@@ -159,3 +173,12 @@ def test_region_cnn_preset_takes_several_context_sizes(imdb_dir, tmp_path, capsy
     classifier = convseq.load(out)
     assert [c.size for c in classifier.model.contexts()] == [2, 3]
     assert len(classifier.predict(["a great film"])) == 1
+
+
+def test_settings_saved_before_ensembles_and_size_lists_still_pass_the_checks():
+    from convseq.experiments.imdb_strong import REGION_DEFAULTS, check_region, context_sizes
+
+    old = {k: v for k, v in REGION_DEFAULTS.items() if k != "members"} | {"context_size": 5}
+    check_region(old)  # a config.json from before --members, with an int context size
+    assert context_sizes(old) == [5]
+    assert context_sizes({"context_size": "3,5"}) == [3, 5]

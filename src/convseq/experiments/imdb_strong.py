@@ -69,7 +69,7 @@ REGION_DEFAULTS = {
     "word_dropout": 0.0,
     "pretrain_epochs": 1,
     "context_size": "5",
-    "context_dim": 100,
+    "context_dim": 200,
     "context_init": 0.01,
     "members": 1,
 }
@@ -101,7 +101,7 @@ def check_region(settings: dict) -> None:
         )
     context_sizes(settings)
     for key in ("pretrain_epochs", "context_dim", "members"):
-        if settings[key] < (0 if key == "pretrain_epochs" else 1):
+        if settings.get(key, 1) < (0 if key == "pretrain_epochs" else 1):
             option = key.replace("_", "-")
             raise UserError(f"--{option} must be a positive number, got {settings[key]}")
     for key in ("head_dropout", "word_dropout"):
@@ -118,7 +118,7 @@ def _region(settings: dict, folder: RunFolder) -> dict:
         "head_dropout": settings["head_dropout"],
         "word_dropout": settings["word_dropout"],
     }
-    if settings["members"] > 1:
+    if settings.get("members", 1) > 1:  # runs saved before ensembles have no "members"
         model_settings["members"] = settings["members"]
     pretrain = None
     if settings["pretrain_epochs"]:
@@ -136,7 +136,12 @@ def _region(settings: dict, folder: RunFolder) -> dict:
 
 def context_sizes(settings: dict) -> list[int]:
     """--context-size as a list of sizes (a run recorded before lists were allowed holds an int)."""
-    return int_list(str(settings["context_size"]), "context-size")
+    sizes = int_list(str(settings["context_size"]), "context-size")
+    if len(set(sizes)) != len(sizes):
+        raise UserError(
+            f"--context-size lists a size twice ({settings['context_size']}); list each once"
+        )
+    return sizes
 
 
 def install_context(model, to_ids, texts: list[str], settings: dict, folder: RunFolder) -> dict:
@@ -152,6 +157,11 @@ def install_context(model, to_ids, texts: list[str], settings: dict, folder: Run
     stats = {}
     if saved.exists():
         tensors = load_file(saved)
+        if any(key not in tensors for pair in names for key in pair):
+            raise UserError(
+                f"{saved} does not hold region vectors for --context-size {settings['context_size']}; "
+                "delete it to pretrain them again"
+            )
         learned = [(tensors[table], tensors[bias]) for table, bias in names]
     else:
         ids, learned = to_ids(texts), []
@@ -171,13 +181,16 @@ def install_context(model, to_ids, texts: list[str], settings: dict, folder: Run
             else:
                 seconds = stats["pretrain_seconds"] + size_stats["pretrain_seconds"]
                 stats["pretrain_seconds"] = round(seconds, 1)
-        tensors = {
-            key: tensor for pair, values in zip(names, learned) for key, tensor in zip(pair, values)
-        }
+        tensors = {}
+        for (table_key, bias_key), (table, bias) in zip(names, learned, strict=True):
+            tensors[table_key], tensors[bias_key] = table, bias
         write_with(saved, lambda tmp: save_file(tensors, str(tmp)))
     for member in members_of(model):
         for context, (table, bias) in zip(member.contexts(), learned, strict=True):
-            context.load(table, bias)
+            try:
+                context.load(table, bias)
+            except ValueError as error:  # a cache from other settings
+                raise UserError(f"{saved}: {error}; delete it to pretrain again") from None
     return stats
 
 

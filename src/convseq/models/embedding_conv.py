@@ -56,7 +56,8 @@ def _group_by_token(flat: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, 
     """
     if flat.device.type != "cpu" or vocab_size > 1 << 16:
         return torch.sort(flat)
-    order = torch.from_numpy(np.argsort(flat.numpy().astype(np.uint16), kind="stable"))
+    keys = flat.numpy().astype(np.uint16)
+    order = torch.from_numpy(np.argsort(keys, kind="stable").astype(np.int64, copy=False))
     return flat.index_select(0, order), order
 
 

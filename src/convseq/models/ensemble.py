@@ -1,9 +1,9 @@
 """Several copies of one model trained side by side, each on its own loss, averaged to predict.
 
-Averaging independently initialised networks removes part of each one's
-error (the part that differs between them), the cheapest accuracy there is
-once one model has stopped improving with more epochs. The members see the
-same batches but start from different weights and draw different dropout.
+Averaging networks removes the part of their errors in which they differ,
+an easy gain when that part is large. The members see the same batches but
+start from different weights and draw different dropout (on IMDB they ended
+up making the same mistakes: docs/tcn.md).
 While training, ``Ensemble`` returns every member's output (``(batch,
 members)`` for one-logit models) and the task's loss averages the members'
 own losses, so no member leans on the others; in evaluation it returns the
@@ -25,8 +25,12 @@ class Ensemble(nn.Module):
     def __init__(self, build: Callable[[], nn.Module], members: int):
         super().__init__()
         if members < 2:
-            raise UserError(f"an ensemble needs at least 2 members, got {members}")
+            raise UserError(
+                f"an ensemble needs at least 2 members, got {members}; use the model itself for 1"
+            )
         self.members = nn.ModuleList(build() for _ in range(members))
+        # each member keeps its own copy of any buffers (such as frozen pretrained
+        # tables): shared tensors cannot be saved to safetensors
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         outputs = torch.stack([member(inputs) for member in self.members], dim=-1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from convseq.errors import UserError
+
 
 class Task:
     name = "task"
@@ -44,14 +46,19 @@ class BinaryClassification(Task):
 
     def loss(self, output, target):
         target = target.float()
-        if output.ndim == target.ndim + 1:
+        if _per_member(output, target):
             target = target.unsqueeze(-1).expand_as(output)
         return F.binary_cross_entropy_with_logits(output, target)
 
     def batch_metrics(self, output, target):
-        if output.ndim == target.ndim + 1:
+        if _per_member(output, target):
             output = output.mean(dim=-1)
         return {"acc": ((output > 0).long() == target.long()).sum().item()}
+
+
+def _per_member(output: torch.Tensor, target: torch.Tensor) -> bool:
+    """An ensemble's training output: one logit per sample and member, (batch, members >= 2)."""
+    return output.ndim == 2 and target.ndim == 1 and output.shape[1] >= 2
 
 
 class MulticlassClassification(Task):
@@ -63,6 +70,11 @@ class MulticlassClassification(Task):
     metric_names = ("acc",)
 
     def loss(self, output, target):
+        if output.ndim == 3:
+            raise UserError(
+                "ensembles (--members) train binary classifiers only; use --members 1 for "
+                f"{output.shape[1]} classes"
+            )
         return F.cross_entropy(output, target.long())
 
     def batch_metrics(self, output, target):
