@@ -93,3 +93,15 @@ def test_region_cnn_context_is_frozen_saved_and_used():
     out = model(ids)
     model.context.load(torch.randn(60, 4), torch.randn(4))
     assert not torch.allclose(model(ids), out)  # the pretrained vectors feed the output
+
+
+def test_pretraining_repeats_exactly_on_two_threads():
+    # the output bias's gradient once summed in a thread-dependent order (differences ~1e-8)
+    from convseq.runtime import torch_threads
+
+    ids = torch.randint(2, 3000, (600, 300), generator=torch.Generator().manual_seed(0))
+    ids[:, :50] = 0
+    config = PretrainConfig(dim=200, seed=0)
+    with torch_threads(2):
+        tables = [pretrain_region_context(ids, 3000, config, log=lambda *a: None)[0] for _ in "ab"]
+    assert torch.equal(tables[0], tables[1])

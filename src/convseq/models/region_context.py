@@ -85,10 +85,14 @@ class NeighbourPredictor(nn.Module):
 
     def score(self, vectors: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
         """Logits of ``words`` for each region: (n, k) ids -> (n, k), or (m,) ids -> (n, m)."""
+        # the bias looked up as a one-column embedding: the backward of ``output_bias[words]``
+        # (index_put_ with accumulation) sums in a thread-dependent order on CPU, so two
+        # threads did not give the same table twice
+        bias = F.embedding(words, self.output_bias.unsqueeze(1)).squeeze(-1)
         if words.dim() == 1:
-            return vectors @ self.outputs(words).T + self.output_bias[words]
+            return vectors @ self.outputs(words).T + bias
         rows = self.outputs(words)  # (n, k, dim)
-        return torch.einsum("nd,nkd->nk", vectors, rows) + self.output_bias[words]
+        return torch.einsum("nd,nkd->nk", vectors, rows) + bias
 
     def context(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The learned (table, bias) for ``RegionContext.load``."""
