@@ -57,8 +57,9 @@ def test_each_member_is_trained_on_its_own_loss():
 def test_an_ensemble_of_one_is_refused_and_members_of_sees_through_it():
     with pytest.raises(UserError, match="at least 2 members"):
         Ensemble(lambda: torch.nn.Linear(2, 1), 1)
-    multiclass = build_model("text-region-cnn", vocab_size=50, channels=4, num_outputs=3, members=2)
-    output = multiclass(torch.randint(1, 50, (2, 6)))  # (batch, classes, members)
+    with pytest.raises(UserError, match="binary classifiers only"):  # refused before training
+        build_model("text-region-cnn", vocab_size=50, channels=4, num_outputs=3, members=2)
+    output = torch.zeros(2, 3, 2)  # what an ensemble of 3-class models would give
     with pytest.raises(UserError, match="binary classifiers only"):
         make_task("multiclass").loss(output, torch.tensor([0, 2]))
     single = build_model("text-region-cnn", vocab_size=50, sizes=[2], channels=6)

@@ -204,4 +204,9 @@ def text_region_cnn(members: int = 1, **settings) -> nn.Module:
     """One ``RegionCNN``, or an ``Ensemble`` of ``members`` of them."""
     if members == 1:
         return RegionCNN(**settings)
+    if settings.get("num_outputs", 1) != 1:
+        raise UserError(
+            f"ensembles (members {members}) train binary classifiers only; "
+            f"use members 1 for {settings['num_outputs']} classes"
+        )
     return Ensemble(lambda: RegionCNN(**settings), members)
