@@ -59,9 +59,6 @@ def test_an_ensemble_of_one_is_refused_and_members_of_sees_through_it():
         Ensemble(lambda: torch.nn.Linear(2, 1), 1)
     with pytest.raises(UserError, match="binary classifiers only"):  # refused before training
         build_model("text-region-cnn", vocab_size=50, channels=4, num_outputs=3, members=2)
-    output = torch.zeros(2, 3, 2)  # what an ensemble of 3-class models would give
-    with pytest.raises(UserError, match="binary classifiers only"):
-        make_task("multiclass").loss(output, torch.tensor([0, 2]))
     single = build_model("text-region-cnn", vocab_size=50, sizes=[2], channels=6)
     assert members_of(single) == [single]
     assert len(members_of(small_ensemble())) == 3

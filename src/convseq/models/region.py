@@ -149,7 +149,7 @@ class RegionCNN(nn.Module):
         # region vectors pretrained on unlabelled text (frozen), mapped into every region layer
         self.context = None
         context_sizes = [context_size] if isinstance(context_size, int) else list(context_size)
-        if all(context_sizes) and context_sizes and context_dim:
+        if context_dim and context_sizes and all(context_sizes):
             # the first size keeps the name ``context``; more sizes come after it
             first, *more = (
                 RegionContext(vocab_size, k, context_dim, padding_id) for k in context_sizes

@@ -9,8 +9,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from convseq.errors import UserError
-
 
 class Task:
     name = "task"
@@ -70,11 +68,6 @@ class MulticlassClassification(Task):
     metric_names = ("acc",)
 
     def loss(self, output, target):
-        if output.ndim == 3:
-            raise UserError(
-                "ensembles (--members) train binary classifiers only; use --members 1 for "
-                f"{output.shape[1]} classes"
-            )
         return F.cross_entropy(output, target.long())
 
     def batch_metrics(self, output, target):
