@@ -56,7 +56,7 @@ def test_each_member_is_trained_on_its_own_loss():
 
 def test_an_ensemble_of_one_is_refused_and_members_of_sees_through_it():
     with pytest.raises(UserError, match="at least 2 members"):
-        Ensemble(lambda: torch.nn.Linear(2, 1), 1)
+        Ensemble([torch.nn.Linear(2, 1)])
     with pytest.raises(UserError, match="binary classifiers only"):  # refused before training
         build_model("text-region-cnn", vocab_size=50, channels=4, num_outputs=3, members=2)
     single = build_model("text-region-cnn", vocab_size=50, sizes=[2], channels=6)
@@ -68,7 +68,7 @@ def test_region_cnn_preset_trains_saves_and_predicts_an_ensemble(imdb_dir, tmp_p
     import convseq
 
     out = tmp_path / "run"
-    extra = ["--epochs", "1", "--channels", "8", "--members", "2"]
+    extra = ["--epochs", "1", "--channels", "8", "--members", "2", "--no-ngram-bag"]
     extra += ["--pretrain-epochs", "1", "--context-dim", "6", "--context-size", "3"]
     assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
     printed = capsys.readouterr().out
@@ -95,7 +95,26 @@ def test_an_ensemble_exports_to_onnx_as_its_mean_logit(imdb_dir, tmp_path, capsy
 
     out = tmp_path / "run"
     extra = ["--epochs", "1", "--channels", "8", "--members", "2", "--pretrain-epochs", "0"]
+    extra.append("--no-ngram-bag")
     assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
     assert main(["export", str(out), "--format", "onnx"]) == 0
     signature = json.loads((out / "export" / "signature.json").read_text())
     assert signature["check"]["max_abs_diff_vs_pytorch"] <= 1e-4
+
+
+def test_frozen_members_are_left_out_while_training_but_averaged_to_predict():
+    torch.manual_seed(0)
+    model = build_model(
+        "text-region-cnn", vocab_size=50, sizes=[2], channels=6, ngram_bag={"buckets": 101}
+    )
+    network, bag = model.members
+    network.head_dropout.p = 0.0
+    torch.nn.init.normal_(bag.weight.weight)
+    bag.ratio.normal_()
+    ids = torch.randint(1, 50, (4, 9))
+    model.train()
+    assert model(ids).shape == (4, 2)  # both still learn
+    bag.requires_grad_(False)
+    assert torch.equal(model(ids), network(ids))  # only the network's output and loss
+    model.eval()
+    assert torch.allclose(model(ids), (network(ids) + bag(ids)) / 2)

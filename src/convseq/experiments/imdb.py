@@ -69,27 +69,31 @@ def run_text_experiment(
     folder: RunFolder,
     model_name: str,
     model_settings: dict,
-    pretrain: Callable[[torch.nn.Module, Callable, list[str]], dict] | None = None,
+    prepare: Callable[[torch.nn.Module, Callable, TextSplits, list[str]], dict] | None = None,
+    unlabelled: bool = False,
 ) -> dict:
     """Train ``model_name`` on IMDB (80/20 seeded split of the training set) and score the test set.
 
-    With ``pretrain(model, texts_to_ids, unlabelled_texts)`` the model is first
-    given what can be learned from text alone: the 50,000 unlabelled reviews
-    plus the training part's own reviews (never the validation or test ones).
+    ``prepare(model, texts_to_ids, splits, unlabelled_texts)`` runs on the
+    built model before training. With ``unlabelled`` its texts are what can
+    be learned from text alone: the 50,000 unlabelled reviews plus the
+    training part's own reviews (never the validation or test ones).
     """
     seed = settings["seed"]
-    data = load_imdb(settings["data_dir"] or None, with_unsup=pretrain is not None)
+    data = load_imdb(settings["data_dir"] or None, with_unsup=unlabelled)
     train_all = subset(data.train, settings["limit"], seed)
     test = subset(data.test, settings["limit"], seed + 1)
     train, val = split_validation(train_all, settings["validation_split"], seed)
     splits = TextSplits("imdb", train, val, test, labels=["neg", "pos"])
-    prepare = None
-    if pretrain is not None:
+    texts = []
+    if unlabelled:
         unsup = data.unsup[: 2 * settings["limit"]] if settings["limit"] else data.unsup
-        unlabelled = unsup + train.texts
-        prepare = lambda model, to_ids: pretrain(model, to_ids, unlabelled)  # noqa: E731
+        texts = unsup + train.texts
+    hook = None
+    if prepare is not None:
+        hook = lambda model, to_ids, given: prepare(model, to_ids, given, texts)  # noqa: E731
     trained = train_text_classifier(
-        splits, settings, folder, model_name, model_settings, prepare_model=prepare
+        splits, settings, folder, model_name, model_settings, prepare_model=hook
     )
     return trained.metrics
 

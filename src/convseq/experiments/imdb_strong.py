@@ -9,12 +9,16 @@ padding. docs/tcn.md has the measured runs behind the defaults.
 - ``imdb-region-cnn``: Johnson & Zhang's seq-CNN, a convolution over one-hot
   words computed as region embeddings, with sparse Adam updates, plus region
   vectors pretrained on the 50,000 unlabelled reviews (their semi-supervised
-  "tv-embedding", frozen) as extra input to every region layer.
+  "tv-embedding", frozen) as extra input to every region layer; averaged
+  with a Naive-Bayes-weighted bag of words and word pairs (NBSVM-style,
+  fitted first on its own and frozen), whose mistakes differ from the
+  convnet's.
 - ``imdb-tcn``: a dilated residual TCN over word embeddings, for comparison.
 """
 
 from __future__ import annotations
 
+import torch
 from safetensors.torch import load_file, save_file
 
 from convseq.atomic import write_with
@@ -23,6 +27,9 @@ from convseq.experiments.imdb import TEXT_DEFAULTS, TEXT_HELP, check_text_settin
 from convseq.experiments.imdb import run_text_experiment as run_text
 from convseq.experiments.registry import Experiment, register
 from convseq.models.ensemble import members_of
+from convseq.models.ngram_bag import NgramBag
+from convseq.models.region import RegionCNN
+from convseq.training.fit_ngram_bag import BagFitConfig, fit_ngram_bag
 from convseq.training.pretrain_context import PretrainConfig, pretrain_region_context
 from convseq.training.run_folder import RunFolder
 
@@ -72,6 +79,11 @@ REGION_DEFAULTS = {
     "context_dim": 200,
     "context_init": 0.01,
     "members": 1,
+    "ngram_bag": True,
+    "ngram_order": 2,
+    "ngram_buckets": 4_194_301,
+    "ngram_epochs": 2,
+    "ngram_lr": 0.01,
 }
 REGION_HELP = {
     **STRONG_HELP,
@@ -84,6 +96,12 @@ REGION_HELP = {
     "context_dim": "size of a pretrained region vector",
     "context_init": "standard deviation of the initial map from pretrained vectors to features (0: torch's default)",
     "members": "networks trained side by side and averaged (an ensemble; each costs one more network's time)",
+    "ngram_bag": "add a Naive-Bayes-weighted bag of n-grams (NBSVM-style logistic model) to the "
+    "ensemble, fitted on its own first and then frozen",
+    "ngram_order": "longest n-gram in the bag (2: words and word pairs)",
+    "ngram_buckets": "rows the bag's n-grams are hashed into",
+    "ngram_epochs": "passes of the bag's own fit (the best one on validation is kept)",
+    "ngram_lr": "the bag's learning rate (Adam, constant)",
 }
 
 
@@ -100,7 +118,11 @@ def check_region(settings: dict) -> None:
             f"adamw, got {settings['optimizer']!r}"
         )
     context_sizes(settings)
-    for key in ("pretrain_epochs", "context_dim", "members"):
+    if settings.get("ngram_order", 2) not in (1, 2, 3):
+        raise UserError(f"--ngram-order must be 1, 2 or 3, got {settings['ngram_order']}")
+    if settings.get("ngram_lr", 0.01) <= 0:
+        raise UserError(f"--ngram-lr must be positive, got {settings['ngram_lr']}")
+    for key in ("pretrain_epochs", "context_dim", "members", "ngram_epochs", "ngram_buckets"):
         if settings.get(key, 1) < (0 if key == "pretrain_epochs" else 1):
             option = key.replace("_", "-")
             raise UserError(f"--{option} must be a positive number, got {settings[key]}")
@@ -120,7 +142,11 @@ def _region(settings: dict, folder: RunFolder) -> dict:
     }
     if settings.get("members", 1) > 1:  # runs saved before ensembles have no "members"
         model_settings["members"] = settings["members"]
-    pretrain = None
+    if settings.get("ngram_bag"):
+        model_settings["ngram_bag"] = {
+            "order": settings["ngram_order"],
+            "buckets": settings["ngram_buckets"],
+        }
     if settings["pretrain_epochs"]:
         sizes = context_sizes(settings)
         model_settings.update(
@@ -128,10 +154,39 @@ def _region(settings: dict, folder: RunFolder) -> dict:
             context_dim=settings["context_dim"],
             context_init=settings["context_init"],
         )
-        pretrain = lambda model, to_ids, texts: install_context(  # noqa: E731
-            model, to_ids, texts, settings, folder
-        )
-    return run_text(settings, folder, "text-region-cnn", model_settings, pretrain=pretrain)
+
+    def prepare(model, to_ids, splits, unlabelled: list[str]) -> dict:
+        stats = {}
+        if settings["pretrain_epochs"]:
+            stats.update(install_context(model, to_ids, unlabelled, settings, folder))
+        if settings.get("ngram_bag"):
+            stats.update(install_ngram_bag(model, to_ids, splits, settings))
+        return stats
+
+    return run_text(
+        settings,
+        folder,
+        "text-region-cnn",
+        model_settings,
+        prepare=prepare,
+        unlabelled=bool(settings["pretrain_epochs"]),
+    )
+
+
+def install_ngram_bag(model, to_ids, splits, settings: dict) -> dict:
+    """Fit the ensemble's n-gram bag on the training reviews (validation picks its pass), frozen."""
+    (bag,) = [m for m in members_of(model) if isinstance(m, NgramBag)]
+
+    def labelled(split):
+        return to_ids(split.texts), torch.tensor(split.labels, dtype=torch.float32)
+
+    config = BagFitConfig(
+        epochs=settings["ngram_epochs"],
+        lr=settings["ngram_lr"],
+        batch_size=settings["batch_size"],
+        seed=settings["seed"],
+    )
+    return fit_ngram_bag(bag, labelled(splits.train), labelled(splits.val), config)
 
 
 def context_sizes(settings: dict) -> list[int]:
@@ -186,6 +241,8 @@ def install_context(model, to_ids, texts: list[str], settings: dict, folder: Run
             tensors[table_key], tensors[bias_key] = table, bias
         write_with(saved, lambda tmp: save_file(tensors, str(tmp)))
     for member in members_of(model):
+        if not isinstance(member, RegionCNN):
+            continue
         for context, (table, bias) in zip(member.contexts(), learned, strict=True):
             try:
                 context.load(table, bias)
@@ -197,7 +254,7 @@ def install_context(model, to_ids, texts: list[str], settings: dict, folder: Run
 register(
     Experiment(
         name="imdb-region-cnn",
-        description="IMDB sentiment, region-embedding convnet (Johnson & Zhang seq2-CNN, regions 2+3), 30k words, Adam one-cycle",
+        description="IMDB sentiment, region-embedding convnet (Johnson & Zhang seq2-CNN, regions 2+3) averaged with an NB-weighted bag of word pairs, 30k words, Adam one-cycle",
         dataset="imdb",
         defaults=REGION_DEFAULTS,
         run=_region,

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from convseq.errors import UserError
 from convseq.models.ensemble import Ensemble
+from convseq.models.ngram_bag import NgramBag
 from convseq.models.region_context import RegionContext
 from convseq.models.registry import register_model
 
@@ -200,13 +201,20 @@ class RegionCNN(nn.Module):
 
 
 @register_model("text-region-cnn")
-def text_region_cnn(members: int = 1, **settings) -> nn.Module:
-    """One ``RegionCNN``, or an ``Ensemble`` of ``members`` of them."""
-    if members == 1:
+def text_region_cnn(members: int = 1, ngram_bag: dict | None = None, **settings) -> nn.Module:
+    """One ``RegionCNN``, or an ``Ensemble`` of ``members`` of them, plus an ``NgramBag``
+    over the same token ids when ``ngram_bag`` gives its settings (order, buckets, gain)."""
+    if members == 1 and not ngram_bag:
         return RegionCNN(**settings)
     if settings.get("num_outputs", 1) != 1:
         raise UserError(
-            f"ensembles (members {members}) train binary classifiers only; "
-            f"use members 1 for {settings['num_outputs']} classes"
+            f"ensembles (members {members}, n-gram bag {'on' if ngram_bag else 'off'}) train "
+            f"binary classifiers only; use members 1 and no n-gram bag for "
+            f"{settings['num_outputs']} classes"
         )
-    return Ensemble(lambda: RegionCNN(**settings), members)
+    networks = [RegionCNN(**settings) for _ in range(members)]
+    if ngram_bag:
+        vocab = settings.get("vocab_size", 30_000)
+        padding = settings.get("padding_id", 0)
+        networks.append(NgramBag(vocab, padding_id=padding, **ngram_bag))
+    return Ensemble(networks)

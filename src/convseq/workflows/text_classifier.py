@@ -63,14 +63,16 @@ def train_text_classifier(
     model_name: str,
     model_settings: dict,
     baselines: dict | None = None,
-    prepare_model: Callable[[torch.nn.Module, Callable[[list[str]], torch.Tensor]], dict]
+    prepare_model: Callable[
+        [torch.nn.Module, Callable[[list[str]], torch.Tensor], TextSplits], dict
+    ]
     | None = None,
 ) -> TrainedText:
     """Fit ``model_name`` on ``data`` into ``folder`` and return the model at its best epoch.
 
-    ``prepare_model(model, texts_to_ids)``, if given, runs on the freshly built
-    model before training (e.g. to install pretrained parts) and returns
-    figures for metrics.json.
+    ``prepare_model(model, texts_to_ids, data)``, if given, runs on the freshly
+    built model before training (e.g. to install pretrained parts or fit a
+    member on its own) and returns figures for metrics.json.
     """
     began, cpu_began = time.perf_counter(), time.process_time()
     seed = settings["seed"]
@@ -122,7 +124,7 @@ def train_text_classifier(
             f"--max-len {settings['max_len']} is too short for {model_name}, which needs at least "
             f"{min_length} tokens; pass --max-len {min_length} or more"
         )
-    prepared = prepare_model(model, as_ids) if prepare_model else {}
+    prepared = prepare_model(model, as_ids, data) if prepare_model else {}
     summary, params = summarize(model, x_train[:2])
     print(summary)
 

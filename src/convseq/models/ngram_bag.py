@@ -1,0 +1,119 @@
+"""A bag of word n-grams weighted by Naive Bayes log-count ratios, read by a logistic layer.
+
+Wang & Manning's NBSVM (2012) showed that a linear model over which word
+pairs a review contains, each scaled by how much more often it occurs in one
+class than the other, is a strong sentiment classifier. Its errors differ
+from a convnet's (it sees every bigram exactly, with no pooling), so it is a
+useful second member beside ``RegionCNN`` (docs/tcn.md measures both).
+
+The n-grams are computed from the token ids inside the model, so the member
+takes the same input as every text model and needs nothing new to predict or
+export: each n-gram's ids are combined into one integer key and hashed into
+``buckets`` rows by a modulo. Each review counts an n-gram once (binary
+features, as NBSVM). ``fit_ratios`` computes the log-count ratios from the
+training reviews before training; they are a buffer, saved with the weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from convseq.errors import UserError
+from convseq.models.registry import register_model
+
+
+class NgramBag(nn.Module):
+    """Token ids (batch, time) -> one logit: bias + sum over the review's n-grams of w * r.
+
+    ``gain`` multiplies the weights in the forward pass, which multiplies the
+    step an adaptive optimizer (Adam) takes on them: the bag learns at
+    ``gain`` times the network's learning rate.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 30_000,
+        order: int = 2,
+        buckets: int = 4_194_301,
+        gain: float = 1.0,
+        padding_id: int = 0,
+        sparse: bool = True,
+    ):
+        super().__init__()
+        if order not in (1, 2, 3):
+            raise UserError(f"n-gram order must be 1, 2 or 3, got {order}")
+        if buckets < 2:
+            raise UserError(f"an n-gram bag needs at least 2 buckets, got {buckets}")
+        if vocab_size**order >= 2**62:
+            raise UserError(f"a vocabulary of {vocab_size} is too large for {order}-gram keys")
+        self.vocab_size, self.order, self.buckets = vocab_size, order, buckets
+        self.gain, self.padding_id = gain, padding_id
+        self.weight = nn.Embedding(buckets, 1, sparse=sparse)
+        nn.init.zeros_(self.weight.weight)  # starts as the NB prior's sign-free zero
+        self.bias = nn.Parameter(torch.zeros(1))
+        self.register_buffer("ratio", torch.zeros(buckets))
+
+    def features(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bucket of every n-gram of each review, sorted, and which ones count.
+
+        An n-gram counts if none of its tokens is padding and it is the first
+        of its bucket in the review (binary features).
+        """
+        ids = ids.long()
+        real = ids != self.padding_id
+        keys, valid = [], []
+        offset = 0
+        for n in range(1, self.order + 1):
+            key = ids[:, : ids.shape[1] - n + 1]
+            ok = real[:, : ids.shape[1] - n + 1]
+            for k in range(1, n):
+                key = key * self.vocab_size + ids[:, k : ids.shape[1] - n + 1 + k]
+                ok = ok & real[:, k : ids.shape[1] - n + 1 + k]
+            keys.append(key + offset)
+            valid.append(ok)
+            offset += self.vocab_size**n
+        buckets = torch.cat(keys, dim=1) % self.buckets
+        buckets = buckets.masked_fill(~torch.cat(valid, dim=1), -1)
+        ordered = buckets.sort(dim=1).values
+        previous = torch.cat([torch.full_like(ordered[:, :1], -2), ordered[:, :-1]], dim=1)
+        return ordered.clamp(min=0), (ordered >= 0) & (ordered != previous)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        rows, counts = self.features(ids)
+        weights = self.weight(rows).squeeze(-1) * self.ratio[rows]
+        score = (weights * counts).sum(dim=1) * self.gain
+        return score + self.bias
+
+    @torch.no_grad()
+    def fit_ratios(self, ids: torch.Tensor, labels, alpha: float = 1.0, batch: int = 1000) -> int:
+        """Set ``ratio`` to log((p / |p|) / (q / |q|)) from binary n-gram counts; return features seen.
+
+        ``p`` and ``q`` count the reviews of class 1 and 0 that hold each
+        bucket, plus ``alpha``; buckets no training review holds keep ratio 0.
+        """
+        labels = torch.as_tensor(labels, dtype=torch.float64)
+        positive = torch.zeros(self.buckets, dtype=torch.float64)
+        negative = torch.zeros(self.buckets, dtype=torch.float64)
+        for start in range(0, len(ids), batch):
+            rows, counts = self.features(ids[start : start + batch])
+            label = labels[start : start + batch].unsqueeze(1).expand_as(rows)
+            held = counts.to(torch.float64)
+            positive.index_add_(0, rows.reshape(-1), (held * label).reshape(-1))
+            negative.index_add_(0, rows.reshape(-1), (held * (1 - label)).reshape(-1))
+        seen = (positive + negative) > 0
+        p, q = positive + alpha, negative + alpha
+        ratio = torch.log((p / p.sum()) / (q / q.sum()))
+        self.ratio.copy_(torch.where(seen, ratio, torch.zeros_like(ratio)).float())
+        return int(seen.sum())
+
+    def summary_extra(self) -> list[str]:
+        return [
+            f"Bag of 1..{self.order}-grams: {self.buckets:,} hashed buckets, "
+            f"Naive Bayes ratios x learned weights (gain {self.gain:g}), sparse updates"
+        ]
+
+
+@register_model("text-ngram-bag")
+def text_ngram_bag(**settings) -> nn.Module:
+    return NgramBag(**settings)

@@ -1,0 +1,159 @@
+"""The n-gram bag: binary n-gram features from token ids, Naive Bayes ratios, its own fit, export."""
+
+import json
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from convseq.models import build_model
+from convseq.models.ensemble import members_of
+from convseq.models.ngram_bag import NgramBag
+from convseq.training.fit_ngram_bag import BagFitConfig, fit_ngram_bag
+from tests.test_imdb_strong import run_preset
+
+VOCAB = 12
+
+
+def ngrams(row, order):
+    """The set of n-grams (as tuples) in one review, padding (id 0) excluded."""
+    words = [int(t) for t in row]
+    found = set()
+    for n in range(1, order + 1):
+        for i in range(len(words) - n + 1):
+            gram = tuple(words[i : i + n])
+            if 0 not in gram:
+                found.add(gram)
+    return found
+
+
+def bucket(gram, bag):
+    key = 0
+    for t in gram:
+        key = key * VOCAB + t
+    key += sum(VOCAB**n for n in range(1, len(gram)))  # each order has its own key range
+    return key % bag.buckets
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_the_score_is_the_sum_over_distinct_ngrams_of_weight_times_ratio(order):
+    torch.manual_seed(0)
+    bag = NgramBag(VOCAB, order=order, buckets=1009)
+    torch.nn.init.normal_(bag.weight.weight)
+    bag.ratio.normal_()
+    bag.bias.data.fill_(0.25)
+    ids = torch.tensor([[0, 0, 3, 4, 3, 4, 3, 5], [7, 7, 7, 7, 2, 0, 9, 9]])
+    with torch.no_grad():
+        scores = bag(ids)
+        table = bag.weight.weight.detach()[:, 0]
+    for row, score in zip(ids, scores, strict=True):
+        rows = {bucket(g, bag) for g in ngrams(row, order)}
+        expected = sum(float(table[r] * bag.ratio[r]) for r in rows) + 0.25
+        assert score.item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_repeats_count_once_and_the_amount_of_padding_does_not_matter():
+    torch.manual_seed(0)
+    bag = NgramBag(VOCAB, order=2, buckets=1009)
+    torch.nn.init.normal_(bag.weight.weight)
+    bag.ratio.normal_()
+    once = bag(torch.tensor([[0, 3, 4]]))
+    assert torch.allclose(bag(torch.tensor([[3, 4, 3, 4, 3, 4]])), bag(torch.tensor([[4, 3, 4]])))
+    assert torch.allclose(bag(torch.tensor([[0, 0, 0, 0, 0, 3, 4]])), once)
+    # a pair broken by padding is not a pair
+    assert not torch.allclose(bag(torch.tensor([[3, 0, 4]])), once)
+
+
+def test_ratios_are_naive_bayes_log_count_ratios_of_binary_counts():
+    bag = NgramBag(VOCAB, order=1, buckets=101)
+    ids = torch.tensor([[1, 2, 2], [2, 3, 0], [3, 3, 4]])
+    labels = [1, 1, 0]
+    seen = bag.fit_ratios(ids, labels, alpha=1.0)
+    assert seen == 4  # words 1, 2, 3, 4
+    reviews = [set(row) - {0} for row in ids.tolist()]
+    positive = Counter(w for words, y in zip(reviews, labels, strict=True) if y for w in words)
+    negative = Counter(w for words, y in zip(reviews, labels, strict=True) if not y for w in words)
+    p_total = sum(positive[w] + 1 for w in range(101))
+    q_total = sum(negative[w] + 1 for w in range(101))
+    for word in (1, 2, 3, 4):
+        expected = math.log(((positive[word] + 1) / p_total) / ((negative[word] + 1) / q_total))
+        assert bag.ratio[word].item() == pytest.approx(expected, rel=1e-5)
+    assert bag.ratio[5].item() == 0.0  # never seen: no evidence either way
+
+
+def test_its_own_fit_learns_keeps_the_best_pass_and_freezes_it():
+    torch.manual_seed(0)
+    good, bad = [3, 4, 5], [6, 7, 8]
+    rows, labels = [], []
+    for i in range(64):
+        positive = i % 2 == 0
+        words = torch.tensor(good if positive else bad)[torch.randint(0, 3, (6,))]
+        rows.append(torch.cat([words, torch.randint(1, 3, (4,))]))
+        labels.append(float(positive))
+    ids, targets = torch.stack(rows), torch.tensor(labels)
+    bag = NgramBag(VOCAB, order=2, buckets=211)
+    stats = fit_ngram_bag(
+        bag, (ids[:48], targets[:48]), (ids[48:], targets[48:]), BagFitConfig(epochs=3, lr=0.05)
+    )
+    assert stats["ngram_val_acc"] == 1.0 and 1 <= stats["ngram_best_epoch"] <= 3
+    assert not any(p.requires_grad for p in bag.parameters())
+    with torch.no_grad():
+        assert ((bag(ids[48:]) > 0).float() == targets[48:]).all()
+
+
+def test_refused_settings_say_what_to_change():
+    from convseq.errors import UserError
+
+    with pytest.raises(UserError, match="order must be 1, 2 or 3"):
+        NgramBag(VOCAB, order=4)
+    with pytest.raises(UserError, match="binary classifiers only"):
+        build_model("text-region-cnn", vocab_size=50, num_outputs=3, ngram_bag={"buckets": 11})
+
+
+def test_region_cnn_preset_with_a_bag_trains_the_network_beside_the_frozen_bag(
+    imdb_dir, tmp_path, capsys
+):
+    import convseq
+
+    out = tmp_path / "run"
+    extra = ["--epochs", "2", "--channels", "8", "--pretrain-epochs", "0", "--ngram-bag"]
+    extra += ["--ngram-buckets", "4099", "--ngram-lr", "0.05"]
+    assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
+    printed = capsys.readouterr().out
+    assert "n-gram bag:" in printed and "members.1 (NgramBag)" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["ngram_bag"] is True and config["ngram_buckets"] == 4099
+    classifier = convseq.load(out)
+    network, bag = members_of(classifier.model)
+    assert isinstance(bag, NgramBag) and bag.buckets == 4099 and bag.ratio.abs().sum() > 0
+    # the saved bag is the one its own fit chose: it scores the same on validation
+    from convseq.data.imdb import load_imdb
+    from convseq.experiments.imdb import split_validation, subset
+
+    data = load_imdb(imdb_dir)
+    _, val = split_validation(subset(data.train, 0, 0), config["validation_split"], 0)
+    with torch.no_grad():
+        alone = bag(torch.from_numpy(classifier.encode(val.texts)))
+    accuracy = ((alone > 0).long() == torch.tensor(val.labels)).float().mean().item()
+    assert accuracy == pytest.approx(metrics["ngram_val_acc"])
+    assert len(classifier.predict(["a great film", "awful and dull"])) == 2
+
+
+def test_a_bag_ensemble_exports_to_onnx(imdb_dir, tmp_path):
+    pytest.importorskip(
+        "onnxruntime", reason="onnxruntime not installed (pip install 'convseq[onnx]')"
+    )
+    pytest.importorskip(
+        "onnxscript", reason="onnxscript not installed (pip install 'convseq[onnx]')"
+    )
+    from convseq.cli.main import main
+
+    out = tmp_path / "run"
+    extra = ["--epochs", "1", "--channels", "8", "--pretrain-epochs", "0", "--ngram-bag"]
+    extra += ["--ngram-buckets", "4099"]
+    assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
+    assert main(["export", str(out), "--format", "onnx"]) == 0
+    signature = json.loads((out / "export" / "signature.json").read_text())
+    assert signature["check"]["max_abs_diff_vs_pytorch"] <= 1e-4
