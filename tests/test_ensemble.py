@@ -72,7 +72,7 @@ def test_region_cnn_preset_trains_saves_and_predicts_an_ensemble(imdb_dir, tmp_p
     extra += ["--pretrain-epochs", "1", "--context-dim", "6", "--context-size", "3"]
     assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
     printed = capsys.readouterr().out
-    assert "Ensemble of 2 members, mean logit" in printed
+    assert "Ensemble of 2 members; predicts their mean" in printed
     assert "members.1 (RegionCNN)" in printed  # the summary lists every member
     assert json.loads((out / "config.json").read_text())["config"]["members"] == 2
     classifier = convseq.load(out)

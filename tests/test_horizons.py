@@ -210,5 +210,8 @@ def test_a_path_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
 
     assert history(tmp_path / "cut") == history(tmp_path / "whole")
     resumed, whole = (load_file(tmp_path / n / "model.safetensors") for n in ("cut", "whole"))
-    assert resumed.keys() == whole.keys() and resumed["head.weight"].shape[0] == 7
+    assert resumed.keys() == whole.keys()
+    # the preset's TCN and its linear member each forecast the 7-step path
+    assert resumed["members.0.head.weight"].shape[0] == 7
+    assert resumed["members.1.linear.weight"].shape[0] == 7
     assert all(torch.equal(resumed[k], whole[k]) for k in whole)

@@ -17,7 +17,9 @@ def example_input(name: str) -> torch.Tensor:
 
 
 def settings_for(name: str) -> dict:
-    return {"vocab_size": 100} if name in TEXT_MODELS else {"num_features": 4}
+    if name in TEXT_MODELS:
+        return {"vocab_size": 100}
+    return {"num_features": 4, **({"window": 80} if name == "series-linear" else {})}
 
 
 @pytest.mark.parametrize("name", list_models())

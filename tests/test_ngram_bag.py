@@ -3,6 +3,7 @@
 import json
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -157,3 +158,27 @@ def test_a_bag_ensemble_exports_to_onnx(imdb_dir, tmp_path):
     assert main(["export", str(out), "--format", "onnx"]) == 0
     signature = json.loads((out / "export" / "signature.json").read_text())
     assert signature["check"]["max_abs_diff_vs_pytorch"] <= 1e-4
+
+
+def test_the_members_benchmark_scores_each_member_and_their_mean_as_the_run_did(
+    imdb_dir, tmp_path, capsys
+):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "imdb_members.py"
+    spec = importlib.util.spec_from_file_location("imdb_members", script)
+    members_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(members_bench)
+    out = tmp_path / "run"
+    extra = ["--epochs", "1", "--channels", "8", "--pretrain-epochs", "0"]
+    assert run_preset("imdb-region-cnn", imdb_dir, out, *extra, "--ngram-buckets", "4099") == 0
+    capsys.readouterr()
+    assert members_bench.main([str(out), "--test", "--data-dir", str(imdb_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    metrics = json.loads((out / "metrics.json").read_text())
+    mean = {line.split(":")[0]: float(line.rsplit(" ", 1)[1]) for line in lines if "mean" in line}
+    assert mean["val"] == pytest.approx(metrics["best_val_acc"])
+    assert mean["test"] == pytest.approx(metrics["test_acc"])
+    bag_alone = [line for line in lines if line.startswith("val: 1:NgramBag alone")]
+    assert float(bag_alone[0].rsplit(" ", 1)[1]) == pytest.approx(metrics["ngram_val_acc"])
+    assert any("agree on" in line for line in lines)

@@ -46,7 +46,7 @@ SERIES_HELP = {
     "csv": "path of the CSV file (a timestamp column plus numeric columns)",
     "time_column": "name of the timestamp column",
     "time_format": "strptime format of the timestamps (empty = ISO 8601)",
-    "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', 'series-tcn', *BASELINES))}",
+    "model": f"model to train: {', '.join(('series-cnn', 'series-cnn-gru', 'series-gru', 'series-tcn', 'series-linear', *BASELINES))}",
     "units": "units of the target column, for reports",
     "encoding": "text encoding of the CSV file",
     "residual": "read windows relative to their last row and forecast the change from the "
@@ -71,6 +71,8 @@ SERIES_HELP = {
     "is the mean over the whole path (0 = the plain mean)",
     "loss": "training loss: mae, or huber (squared below --huber-delta, absolute above)",
     "huber_delta": "where --loss huber turns from squared to absolute, in normalized target units",
+    "linear_member": "train a linear map of the whole window beside the TCN, each on its own "
+    "loss, and forecast their mean (an ensemble of two kinds of model)",
     "threads": "CPU threads for PyTorch (0 = its default); these small models gain little from "
     "more and slow down badly when the cores are shared",
 }
@@ -117,6 +119,8 @@ def regression_task(settings: dict):
         loss=settings.get("loss", "mae"),
         huber_delta=settings.get("huber_delta", 1.0),
         final_weight=settings.get("final_weight", 0.0),
+        members=2 if settings.get("linear_member") else 1,
+        horizons=horizon_count(settings),
     )
 
 
@@ -229,6 +233,8 @@ def model_settings_for(
         settings["target_index"] = prepared.target_index
     if extra.get("residual") and absolute:
         settings["absolute_features"] = [prepared.columns.index(c) for c in absolute]
+    if extra.get("linear_member") or model_name == "series-linear":
+        settings["window"] = prepared.train.length
     return settings
 
 

@@ -44,7 +44,7 @@ class Ensemble(nn.Module):
         return outputs[0] if len(outputs) == 1 else torch.stack(outputs, dim=-1)
 
     def summary_extra(self) -> list[str]:
-        lines = [f"Ensemble of {len(self.members)} members, mean logit"]
+        lines = [f"Ensemble of {len(self.members)} members; predicts their mean"]
         shown = set()
         for member in self.members:
             kind = type(member).__name__

@@ -27,8 +27,10 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 from convseq.errors import UserError
+from convseq.models.ensemble import Ensemble
 from convseq.models.forecast import Anchored, path_or_value
 from convseq.models.registry import register_model
+from convseq.models.series_linear import SeriesLinear
 
 NORMS = ("weight", "layer", "none")
 
@@ -382,5 +384,11 @@ def text_tcn(**settings) -> nn.Module:
 
 
 @register_model("series-tcn")
-def series_tcn(**settings) -> nn.Module:
-    return SeriesTCN(**settings)
+def series_tcn(linear_member: bool = False, window: int = 0, **settings) -> nn.Module:
+    """A ``SeriesTCN``, or with ``linear_member`` an ``Ensemble`` of it and a ``SeriesLinear``
+    over the ``window`` rows, each trained on its own loss, forecasting their mean."""
+    if not linear_member:
+        return SeriesTCN(**settings)
+    shared = ("num_features", "residual", "target_index", "absolute_features", "horizons")
+    linear = SeriesLinear(window=window, **{k: settings[k] for k in shared if k in settings})
+    return Ensemble([SeriesTCN(**settings), linear])

@@ -86,7 +86,11 @@ class Regression(Task):
     ``final_weight`` x the final horizon's loss + (1 - ``final_weight``) x the
     mean over all H horizons; a path output scored against single targets is
     read at its last column, the forecast. The metric, and the best-epoch
-    choice (``val_mae``), is always the final horizon's MAE.
+    choice (``val_mae``), is always the final horizon's MAE. With
+    ``members`` above 1 the model is an ensemble whose training output holds
+    one forecast (or, with ``horizons`` above 1, one path) per member: the
+    loss is the mean of their own losses and the metric is their mean
+    forecast's.
     """
 
     name = "regression"
@@ -94,13 +98,33 @@ class Regression(Task):
     mode = "min"
     metric_names = ("mae",)
 
-    def __init__(self, loss: str = "mae", huber_delta: float = 1.0, final_weight: float = 0.0):
+    def __init__(
+        self,
+        loss: str = "mae",
+        huber_delta: float = 1.0,
+        final_weight: float = 0.0,
+        members: int = 1,
+        horizons: int = 1,
+    ):
         if loss not in REGRESSION_LOSSES:
             raise ValueError(f"unknown regression loss {loss!r}")
         self.huber_delta = huber_delta if loss == "huber" else 0.0
         self.final_weight = final_weight
+        self.members, self.horizons = members, horizons
+
+    def _each_member(self, output, target) -> bool:
+        """An ensemble's training output: one forecast (or path) per member, members last:
+        (batch, members), or (batch, H, members) for a model of ``horizons`` H > 1.
+
+        Only a task told the ensemble's shape can tell (batch, members) from a
+        path, and a training output from the mean path the model gives when
+        evaluated (batch, H).
+        """
+        return self.members > 1 and output.ndim == (3 if self.horizons > 1 else 2)
 
     def loss(self, output, target):
+        if self._each_member(output, target):  # the mean of the members' own losses
+            return torch.stack([self.loss(out, target) for out in output.unbind(-1)]).mean()
         output, target = _paired(output, target)
         if target.ndim == 1 or not self.final_weight:
             return self._loss(output, target, "mean")
@@ -114,6 +138,8 @@ class Regression(Task):
         return F.l1_loss(output, target, reduction=reduction)
 
     def batch_metrics(self, output, target):
+        if self._each_member(output, target):
+            output = output.mean(dim=-1)  # the ensemble's forecast
         output, target = _paired(output, target)
         if target.ndim == 2:
             output, target = output[:, -1], target[:, -1]
