@@ -124,3 +124,16 @@ def test_with_paths_each_member_forecasts_the_path_and_learns_on_its_own_path_lo
     assert task.batch_metrics(model(x).detach(), final)["mae"] == pytest.approx(
         (model(x)[:, -1] - final).abs().sum().item(), rel=1e-6
     )
+
+
+def test_series_linear_trains_on_a_users_file_and_forecasts(tmp_path):
+    from tests.forecast_helpers import train_forecast, write_series
+
+    data = write_series(tmp_path / "plant.csv", rows=400)
+    out = tmp_path / "run"
+    assert train_forecast(data, out, "--model", "series-linear") == 0
+    forecaster = convseq.load(out)
+    assert isinstance(forecaster.model, SeriesLinear)
+    assert forecaster.model.window == forecaster.length  # rows in one window
+    forecast = forecaster.predict(data)
+    assert np.isfinite(forecast.value)
