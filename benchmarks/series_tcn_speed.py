@@ -50,7 +50,7 @@ def preset_model(preset: str, model_name: str):
     if calendar:
         settings["absolute_features"] = list(range(1, 1 + calendar))
     if settings.get("linear_member"):
-        settings["window"] = defaults["lookback"] // defaults["step"]
+        settings["window"] = len(range(0, defaults["lookback"], defaults["step"]))
     return build_model(model_name, **settings), 1 + calendar, defaults
 
 
@@ -83,7 +83,7 @@ def main() -> int:
     tcn, tcn_features, defaults = preset_model("etth1-tcn", "series-tcn")
     gru, gru_features, gru_defaults = preset_model("etth1-cnn-gru", "series-cnn-gru")
     batch, length = defaults["batch_size"], defaults["lookback"]
-    tcn_task, gru_task = regression_task(defaults), regression_task(gru_defaults)
+    tcn_task, gru_task = regression_task(defaults, tcn), regression_task(gru_defaults, gru)
     models = {
         "etth1-cnn-gru": (gru.train(), gru_task, gru_features),
         "etth1-tcn": (tcn.train(), tcn_task, tcn_features),

@@ -182,3 +182,45 @@ def test_the_members_benchmark_scores_each_member_and_their_mean_as_the_run_did(
     bag_alone = [line for line in lines if line.startswith("val: 1:NgramBag alone")]
     assert float(bag_alone[0].rsplit(" ", 1)[1]) == pytest.approx(metrics["ngram_val_acc"])
     assert any("agree on" in line for line in lines)
+
+
+def test_its_own_fit_restores_the_best_pass_when_a_later_one_is_worse(monkeypatch):
+    from convseq.training import trainer as trainer_module
+
+    torch.manual_seed(0)
+    ids = torch.randint(1, VOCAB, (32, 8))
+    targets = (ids[:, 0] > VOCAB // 2).float()
+    bag = NgramBag(VOCAB, order=2, buckets=211)
+    snapshots, scores = [], iter([0.9, 0.6, 0.7])
+
+    def scripted(self, data):  # pass 1 scores best, then worse
+        snapshots.append(bag.weight.weight.detach().clone())
+        return {"loss": 0.5, "acc": next(scores)}
+
+    monkeypatch.setattr(trainer_module.Trainer, "evaluate", scripted)
+    stats = fit_ngram_bag(bag, (ids, targets), (ids, targets), BagFitConfig(epochs=3, lr=0.05))
+    assert stats["ngram_best_epoch"] == 1 and stats["ngram_val_acc"] == 0.9
+    assert not torch.equal(snapshots[0], snapshots[2])  # the passes did move the weights
+    assert torch.equal(bag.weight.weight, snapshots[0])  # and the first pass's came back
+
+
+def test_a_bag_chosen_as_the_model_gets_its_ratios_and_learns(tmp_path):
+    import convseq
+    from tests.text_helpers import SENTIMENT, make_rows, train, write_csv
+
+    data = write_csv(tmp_path / "reviews.csv", make_rows(SENTIMENT, 160))
+    out = tmp_path / "run"
+    assert train(data, out, "--model", "text-ngram-bag", "--lr", "0.05") == 0
+    bag = convseq.load(out).model
+    assert isinstance(bag, NgramBag) and bag.fitted
+    assert json.loads((out / "metrics.json").read_text())["best_val_acc"] >= 0.9
+
+
+def test_a_bag_refuses_more_than_two_classes(tmp_path, capsys):
+    from tests.forecast_helpers import refused
+    from tests.text_helpers import QUICK, TOPICS, make_rows, write_csv
+
+    data = write_csv(tmp_path / "topics.csv", make_rows(TOPICS, 60))
+    argv = ["train", "text", str(data), *QUICK, "--out", str(tmp_path / "run")]
+    refused([*argv, "--model", "text-ngram-bag"], capsys, "")
+    assert not (tmp_path / "run").exists()

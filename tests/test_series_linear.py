@@ -137,3 +137,35 @@ def test_series_linear_trains_on_a_users_file_and_forecasts(tmp_path):
     assert forecaster.model.window == forecaster.length  # rows in one window
     forecast = forecaster.predict(data)
     assert np.isfinite(forecast.value)
+
+
+def test_a_linear_member_from_model_settings_trains_both_members(tmp_path):
+    from tests.forecast_helpers import train_forecast, write_series
+
+    data = write_series(tmp_path / "plant.csv", rows=400)
+    out = tmp_path / "run"
+    extra = ["--model", "series-tcn", "--model-settings", '{"linear_member": true}']
+    assert train_forecast(data, out, *extra) == 0
+    tcn, linear = members_of(convseq.load(out).model)
+    torch.manual_seed(0)  # the run's seed: the weights the TCN started from
+    fresh = build_model("series-tcn", **json.loads(json.dumps(dict(tcn_settings(out)))))
+    started = members_of(fresh)[0].head.weight
+    assert not torch.allclose(tcn.head.weight, started)  # the TCN learned too
+
+
+def tcn_settings(run):
+    from safetensors import safe_open
+
+    with safe_open(str(run / "model.safetensors"), "pt") as weights:
+        return json.loads(weights.metadata()["model_settings"])
+
+
+@pytest.mark.parametrize("model", ["series-cnn-gru", "series-linear"])
+def test_a_linear_member_is_refused_for_other_models(tmp_path, capsys, model):
+    from tests.forecast_helpers import refused, write_series
+
+    data = write_series(tmp_path / "plant.csv", rows=400)
+    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
+    argv += ["--model", model, "--linear-member", "--out", str(tmp_path / "run")]
+    refused(argv, capsys, "--linear-member works with --model series-tcn only")
+    assert not (tmp_path / "run").exists()

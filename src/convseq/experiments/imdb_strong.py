@@ -122,7 +122,15 @@ def check_region(settings: dict) -> None:
         raise UserError(f"--ngram-order must be 1, 2 or 3, got {settings['ngram_order']}")
     if settings.get("ngram_lr", 0.01) <= 0:
         raise UserError(f"--ngram-lr must be positive, got {settings['ngram_lr']}")
-    for key in ("pretrain_epochs", "context_dim", "members", "ngram_epochs", "ngram_buckets"):
+    if settings.get("ngram_bag"):
+        from convseq.models.ngram_bag import MAX_BUCKETS
+
+        if not 2 <= settings["ngram_buckets"] <= MAX_BUCKETS:
+            raise UserError(
+                f"--ngram-buckets must be 2 to {MAX_BUCKETS:,}, got {settings['ngram_buckets']}; "
+                "pass e.g. 4194301"
+            )
+    for key in ("pretrain_epochs", "context_dim", "members", "ngram_epochs"):
         if settings.get(key, 1) < (0 if key == "pretrain_epochs" else 1):
             option = key.replace("_", "-")
             raise UserError(f"--{option} must be a positive number, got {settings[key]}")

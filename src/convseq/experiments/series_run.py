@@ -23,6 +23,7 @@ from convseq.errors import UserError, closest
 from convseq.evaluation.plots import plot_curves
 from convseq.experiments.registry import TRAINING_KEYS
 from convseq.models import build_model
+from convseq.models.ensemble import members_of
 from convseq.models.summary import summarize
 from convseq.training.run_folder import RunFolder
 from convseq.training.seed import seed_everything
@@ -112,14 +113,17 @@ def horizon_count(settings: dict) -> int:
     return settings["delay"] + 1 if settings.get("horizons", "last") == "all" else 1
 
 
-def regression_task(settings: dict):
-    """The loss (``--loss``, ``--huber-delta``); runs made before these options trained on MAE."""
+def regression_task(settings: dict, model=None):
+    """The loss (``--loss``, ``--huber-delta``); runs made before these options trained on MAE.
+
+    For an ensemble ``model`` the task is told how many members it trains.
+    """
     return make_task(
         "regression",
         loss=settings.get("loss", "mae"),
         huber_delta=settings.get("huber_delta", 1.0),
         final_weight=settings.get("final_weight", 0.0),
-        members=2 if settings.get("linear_member") else 1,
+        members=len(members_of(model)) if model is not None else 1,
         horizons=horizon_count(settings),
     )
 
@@ -295,7 +299,7 @@ def run_series_experiment(
     summary, params = summarize(model, example)
     print(summary)
 
-    task = regression_task(settings)
+    task = regression_task(settings, model)
     baselines = baseline_scores(prepared, task)
     print(
         f"common-sense baseline: validation MAE {baselines['baseline_val_mae']:.4f} "
@@ -372,6 +376,11 @@ def check_series_settings(settings: dict) -> None:
     if settings.get("horizons", "last") not in HORIZONS:
         raise UserError(
             f"--horizons must be one of {', '.join(HORIZONS)}, got {settings['horizons']!r}"
+        )
+    if settings.get("linear_member") and settings.get("model", "series-tcn") != "series-tcn":
+        raise UserError(
+            f"--linear-member works with --model series-tcn only, not {settings['model']!r}; "
+            "drop it or pass --model series-tcn"
         )
     if settings.get("loss", "mae") not in REGRESSION_LOSSES:
         raise UserError(

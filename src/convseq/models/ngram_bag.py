@@ -22,13 +22,14 @@ import torch.nn as nn
 from convseq.errors import UserError
 from convseq.models.registry import register_model
 
+MAX_BUCKETS = 100_000_000  # 0.4 GB of weights, as much again of ratios, twice that for Adam
+
 
 class NgramBag(nn.Module):
     """Token ids (batch, time) -> one logit: bias + sum over the review's n-grams of w * r.
 
-    ``gain`` multiplies the weights in the forward pass, which multiplies the
-    step an adaptive optimizer (Adam) takes on them: the bag learns at
-    ``gain`` times the network's learning rate.
+    The ratios r must be fitted (``fit_ratios``) before training: while they
+    are 0 every n-gram weighs nothing. ``fitted`` says whether they were.
     """
 
     def __init__(
@@ -36,21 +37,27 @@ class NgramBag(nn.Module):
         vocab_size: int = 30_000,
         order: int = 2,
         buckets: int = 4_194_301,
-        gain: float = 1.0,
         padding_id: int = 0,
         sparse: bool = True,
     ):
         super().__init__()
         if order not in (1, 2, 3):
-            raise UserError(f"n-gram order must be 1, 2 or 3, got {order}")
-        if buckets < 2:
-            raise UserError(f"an n-gram bag needs at least 2 buckets, got {buckets}")
+            raise UserError(f"n-gram order must be 1, 2 or 3, got {order}; pass --ngram-order 2")
+        if not 2 <= buckets <= MAX_BUCKETS:
+            raise UserError(
+                f"an n-gram bag needs 2 to {MAX_BUCKETS:,} buckets, got {buckets}; "
+                "pass e.g. --ngram-buckets 4194301"
+            )
         if vocab_size**order >= 2**62:
-            raise UserError(f"a vocabulary of {vocab_size} is too large for {order}-gram keys")
+            raise UserError(
+                f"a vocabulary of {vocab_size} words is too large for {order}-gram keys; "
+                "lower --vocab-size or --ngram-order"
+            )
         self.vocab_size, self.order, self.buckets = vocab_size, order, buckets
-        self.gain, self.padding_id = gain, padding_id
-        self.weight = nn.Embedding(buckets, 1, sparse=sparse)
-        nn.init.zeros_(self.weight.weight)  # starts as the NB prior's sign-free zero
+        self.padding_id = padding_id
+        # built from zeros: no random draws (they would shift every later module's
+        # initial weights) for a table that must start at 0 anyway
+        self.weight = nn.Embedding(buckets, 1, sparse=sparse, _weight=torch.zeros(buckets, 1))
         self.bias = nn.Parameter(torch.zeros(1))
         self.register_buffer("ratio", torch.zeros(buckets))
 
@@ -82,8 +89,11 @@ class NgramBag(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         rows, counts = self.features(ids)
         weights = self.weight(rows).squeeze(-1) * self.ratio[rows]
-        score = (weights * counts).sum(dim=1) * self.gain
-        return score + self.bias
+        return (weights * counts).sum(dim=1) + self.bias
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.ratio.any())
 
     @torch.no_grad()
     def fit_ratios(self, ids: torch.Tensor, labels, alpha: float = 1.0, batch: int = 1000) -> int:
@@ -110,7 +120,7 @@ class NgramBag(nn.Module):
     def summary_extra(self) -> list[str]:
         return [
             f"Bag of 1..{self.order}-grams: {self.buckets:,} hashed buckets, "
-            f"Naive Bayes ratios x learned weights (gain {self.gain:g}), sparse updates"
+            "Naive Bayes ratios x learned weights, sparse updates"
         ]
 
 

@@ -23,6 +23,8 @@ from convseq.errors import UserError
 from convseq.evaluation.plots import plot_curves
 from convseq.experiments.registry import TRAINING_KEYS
 from convseq.models import build_model
+from convseq.models.ensemble import members_of
+from convseq.models.ngram_bag import NgramBag
 from convseq.models.summary import summarize
 from convseq.training.run_folder import RunFolder
 from convseq.training.seed import seed_everything
@@ -54,6 +56,22 @@ def text_model_settings(settings: dict, model_settings: dict, n_classes: int) ->
     if n_classes > 2:
         built["num_outputs"] = n_classes
     return built
+
+
+def fit_unfitted_bags(model: torch.nn.Module, ids: torch.Tensor, labels, binary: bool) -> None:
+    """Give any n-gram bag in ``model`` its Naive Bayes ratios from the training split.
+
+    A preset fits its bag on its own first; a bag chosen as the model (or
+    added through --model-settings) gets its ratios here and then trains
+    with the rest of the model. Without ratios it could learn nothing.
+    """
+    bags = [m for m in members_of(model) if isinstance(m, NgramBag) and not m.fitted]
+    if bags and not binary:
+        raise UserError(
+            "an n-gram bag scores two classes only, and these texts have more; pick another --model"
+        )
+    for bag in bags:
+        bag.fit_ratios(ids, labels)
 
 
 def train_text_classifier(
@@ -125,6 +143,7 @@ def train_text_classifier(
             f"{min_length} tokens; pass --max-len {min_length} or more"
         )
     prepared = prepare_model(model, as_ids, data) if prepare_model else {}
+    fit_unfitted_bags(model, x_train, targets(data.train), binary)
     summary, params = summarize(model, x_train[:2])
     print(summary)
 
