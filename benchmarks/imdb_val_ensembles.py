@@ -68,4 +68,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from convseq.errors import UserError
+
+    try:
+        sys.exit(main())
+    except UserError as error:  # bad input: one line, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
