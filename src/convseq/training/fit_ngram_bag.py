@@ -2,8 +2,9 @@
 
 The bag is a linear model over about a million n-gram weights: at the
 network's one-cycle rate it either learns too slowly or, trained as long as
-the network, overfits (validation accuracy peaks after one pass at a
-constant 0.01 and falls after; docs/tcn.md). So it gets its own short fit:
+the network, overfits (on IMDB, validation accuracy peaks after one or two
+passes at a constant 0.01 and falls after; docs/tcn.md). So it gets its own
+short fit:
 Naive Bayes ratios from the training reviews, then a few passes of Adam at
 a constant rate, keeping the pass with the best validation accuracy, as the
 trainer does for every model. It is then frozen, and the ensemble's

@@ -57,8 +57,8 @@ TRAIN_FORECAST_HELP = {
     "data": "CSV file: a timestamp column plus numeric columns",
     "fill": f"gaps in the time index: {', '.join(FILL_METHODS)} (none = train on the rows as "
     "given, after reporting the gaps; ffill = repeat the last row; interpolate = straight line)",
-    "model": "model to train: series-cnn, series-cnn-gru, series-gru, series-tcn (or another "
-    "registered series-* model), or a baseline: common-sense, mean",
+    "model": "model to train: series-cnn, series-cnn-gru, series-gru, series-tcn, series-linear "
+    "(or another registered series-* model), or a baseline: common-sense, mean",
     "model_settings": "JSON object of extra model settings, e.g. '{\"hidden\": 64}'",
     "splits": "train,validation,test as fractions of the rows, or row ranges START:END",
 }
