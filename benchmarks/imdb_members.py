@@ -41,7 +41,7 @@ def main(argv=None) -> int:
 
     import convseq
     from convseq.data.imdb import load_imdb
-    from convseq.experiments.imdb import split_validation, subset
+    from convseq.experiments.imdb import imdb_splits
     from convseq.models.ensemble import members_of
 
     classifier = convseq.load(args.run)
@@ -53,14 +53,8 @@ def main(argv=None) -> int:
         )
         return 2
     config = json.loads((Path(args.run) / "config.json").read_text())["config"]
-    data = load_imdb(args.data_dir)
-    seed = config["seed"]
-    _, val = split_validation(
-        subset(data.train, config.get("limit", 0), seed), config["validation_split"], seed
-    )
-    splits = [("val", val)]
-    if args.test:
-        splits.append(("test", subset(data.test, config.get("limit", 0), seed + 1)))
+    _, val, test = imdb_splits(load_imdb(args.data_dir), config)
+    splits = [("val", val), ("test", test)] if args.test else [("val", val)]
     names = [f"{i}:{type(m).__name__}" for i, m in enumerate(members)]
     for split_name, split in splits:
         labels = np.asarray(split.labels)

@@ -52,12 +52,10 @@ def main(argv=None) -> int:
             "error: two runs share a folder name; pass folders with distinct names", file=sys.stderr
         )
         return 2
-    seed, fraction, limit = split.pop()
     from convseq.data.imdb import load_imdb
-    from convseq.experiments.imdb import split_validation, subset
+    from convseq.experiments.imdb import imdb_splits
 
-    data = load_imdb(args.data_dir)
-    _, val = split_validation(subset(data.train, limit, seed), fraction, seed)
+    _, val, _ = imdb_splits(load_imdb(args.data_dir), configs[0])
     labels = np.asarray(val.labels)
     logits = {run.name: validation_logits(run, val.texts) for run in runs}
     for k in range(1, len(runs) + 1):

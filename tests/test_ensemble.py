@@ -10,6 +10,7 @@ from convseq.errors import UserError
 from convseq.models import build_model
 from convseq.models.ensemble import Ensemble, members_of
 from convseq.training.tasks import make_task
+from tests.onnx_helpers import exported_max_diff
 from tests.test_imdb_strong import run_preset
 
 
@@ -85,21 +86,11 @@ def test_region_cnn_preset_trains_saves_and_predicts_an_ensemble(imdb_dir, tmp_p
 
 
 def test_an_ensemble_exports_to_onnx_as_its_mean_logit(imdb_dir, tmp_path, capsys):
-    pytest.importorskip(
-        "onnxruntime", reason="onnxruntime not installed (pip install 'convseq[onnx]')"
-    )
-    pytest.importorskip(
-        "onnxscript", reason="onnxscript not installed (pip install 'convseq[onnx]')"
-    )
-    from convseq.cli.main import main
-
     out = tmp_path / "run"
     extra = ["--epochs", "1", "--channels", "8", "--members", "2", "--pretrain-epochs", "0"]
     extra.append("--no-ngram-bag")
     assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
-    assert main(["export", str(out), "--format", "onnx"]) == 0
-    signature = json.loads((out / "export" / "signature.json").read_text())
-    assert signature["check"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    assert exported_max_diff(out) <= 1e-4
 
 
 def test_frozen_members_are_left_out_while_training_but_averaged_to_predict():

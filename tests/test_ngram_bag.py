@@ -12,6 +12,7 @@ from convseq.models import build_model
 from convseq.models.ensemble import members_of
 from convseq.models.ngram_bag import NgramBag
 from convseq.training.fit_ngram_bag import BagFitConfig, fit_ngram_bag
+from tests.onnx_helpers import exported_max_diff
 from tests.test_imdb_strong import run_preset
 
 VOCAB = 12
@@ -131,10 +132,9 @@ def test_region_cnn_preset_with_a_bag_trains_the_network_beside_the_frozen_bag(
     assert isinstance(bag, NgramBag) and bag.buckets == 4099 and bag.ratio.abs().sum() > 0
     # the saved bag is the one its own fit chose: it scores the same on validation
     from convseq.data.imdb import load_imdb
-    from convseq.experiments.imdb import split_validation, subset
+    from convseq.experiments.imdb import imdb_splits
 
-    data = load_imdb(imdb_dir)
-    _, val = split_validation(subset(data.train, 0, 0), config["validation_split"], 0)
+    _, val, _ = imdb_splits(load_imdb(imdb_dir), config)
     with torch.no_grad():
         alone = bag(torch.from_numpy(classifier.encode(val.texts)))
     accuracy = ((alone > 0).long() == torch.tensor(val.labels)).float().mean().item()
@@ -143,21 +143,11 @@ def test_region_cnn_preset_with_a_bag_trains_the_network_beside_the_frozen_bag(
 
 
 def test_a_bag_ensemble_exports_to_onnx(imdb_dir, tmp_path):
-    pytest.importorskip(
-        "onnxruntime", reason="onnxruntime not installed (pip install 'convseq[onnx]')"
-    )
-    pytest.importorskip(
-        "onnxscript", reason="onnxscript not installed (pip install 'convseq[onnx]')"
-    )
-    from convseq.cli.main import main
-
     out = tmp_path / "run"
     extra = ["--epochs", "1", "--channels", "8", "--pretrain-epochs", "0", "--ngram-bag"]
     extra += ["--ngram-buckets", "4099"]
     assert run_preset("imdb-region-cnn", imdb_dir, out, *extra) == 0
-    assert main(["export", str(out), "--format", "onnx"]) == 0
-    signature = json.loads((out / "export" / "signature.json").read_text())
-    assert signature["check"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    assert exported_max_diff(out) <= 1e-4
 
 
 def test_the_members_benchmark_scores_each_member_and_their_mean_as_the_run_did(

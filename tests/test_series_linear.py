@@ -12,6 +12,7 @@ from convseq.models import build_model
 from convseq.models.ensemble import Ensemble, members_of
 from convseq.models.series_linear import SeriesLinear
 from convseq.training.tasks import make_task
+from tests.onnx_helpers import exported_max_diff
 from tests.series_files import write_ett
 from tests.test_tcn_presets import TINY
 
@@ -92,15 +93,7 @@ def test_etth1_tcn_with_a_linear_member_runs_saves_predicts_and_exports(tmp_path
     assert np.isfinite(metrics["test_mae"])
     evaluated = forecaster.evaluate(tmp_path / "ett" / "ETTh1.csv")
     assert np.isfinite(evaluated["mae"])
-    pytest.importorskip(
-        "onnxruntime", reason="onnxruntime not installed (pip install 'convseq[onnx]')"
-    )
-    pytest.importorskip(
-        "onnxscript", reason="onnxscript not installed (pip install 'convseq[onnx]')"
-    )
-    assert main(["export", str(out), "--format", "onnx"]) == 0
-    signature = json.loads((out / "export" / "signature.json").read_text())
-    assert signature["check"]["max_abs_diff_vs_pytorch"] <= 1e-4
+    assert exported_max_diff(out) <= 1e-4
 
 
 def test_with_paths_each_member_forecasts_the_path_and_learns_on_its_own_path_loss():

@@ -64,6 +64,19 @@ def split_validation(split: TextSplit, fraction: float, seed: int) -> tuple[Text
     return pick(order[:cut]), pick(order[cut:])
 
 
+def imdb_splits(data, settings: dict) -> tuple[TextSplit, TextSplit, TextSplit]:
+    """The training part, validation and test reviews a run with ``settings`` uses.
+
+    Tools that score a finished run read its config.json and call this, so
+    they hold out exactly the reviews the run did.
+    """
+    seed, limit = settings["seed"], settings.get("limit", 0)
+    train, val = split_validation(
+        subset(data.train, limit, seed), settings["validation_split"], seed
+    )
+    return train, val, subset(data.test, limit, seed + 1)
+
+
 def run_text_experiment(
     settings: dict,
     folder: RunFolder,
@@ -79,11 +92,8 @@ def run_text_experiment(
     be learned from text alone: the 50,000 unlabelled reviews plus the
     training part's own reviews (never the validation or test ones).
     """
-    seed = settings["seed"]
     data = load_imdb(settings["data_dir"] or None, with_unsup=unlabelled)
-    train_all = subset(data.train, settings["limit"], seed)
-    test = subset(data.test, settings["limit"], seed + 1)
-    train, val = split_validation(train_all, settings["validation_split"], seed)
+    train, val, test = imdb_splits(data, settings)
     splits = TextSplits("imdb", train, val, test, labels=["neg", "pos"])
     texts = []
     if unlabelled:

@@ -27,7 +27,7 @@ from convseq.experiments.imdb import TEXT_DEFAULTS, TEXT_HELP, check_text_settin
 from convseq.experiments.imdb import run_text_experiment as run_text
 from convseq.experiments.registry import Experiment, register
 from convseq.models.ensemble import members_of
-from convseq.models.ngram_bag import NgramBag
+from convseq.models.ngram_bag import NgramBag, check_bag_settings
 from convseq.models.region import RegionCNN
 from convseq.training.fit_ngram_bag import BagFitConfig, fit_ngram_bag
 from convseq.training.pretrain_context import PretrainConfig, pretrain_region_context
@@ -118,18 +118,12 @@ def check_region(settings: dict) -> None:
             f"adamw, got {settings['optimizer']!r}"
         )
     context_sizes(settings)
-    if settings.get("ngram_order", 2) not in (1, 2, 3):
-        raise UserError(f"--ngram-order must be 1, 2 or 3, got {settings['ngram_order']}")
-    if settings.get("ngram_lr", 0.01) <= 0:
-        raise UserError(f"--ngram-lr must be positive, got {settings['ngram_lr']}")
     if settings.get("ngram_bag"):
-        from convseq.models.ngram_bag import MAX_BUCKETS
-
-        if not 2 <= settings["ngram_buckets"] <= MAX_BUCKETS:
-            raise UserError(
-                f"--ngram-buckets must be 2 to {MAX_BUCKETS:,}, got {settings['ngram_buckets']}; "
-                "pass e.g. 4194301"
-            )
+        check_bag_settings(
+            settings["vocab_size"], settings["ngram_order"], settings["ngram_buckets"]
+        )
+        if settings["ngram_lr"] <= 0:
+            raise UserError(f"--ngram-lr must be positive, got {settings['ngram_lr']}")
     for key in ("pretrain_epochs", "context_dim", "members", "ngram_epochs"):
         if settings.get(key, 1) < (0 if key == "pretrain_epochs" else 1):
             option = key.replace("_", "-")

@@ -25,6 +25,21 @@ from convseq.models.registry import register_model
 MAX_BUCKETS = 100_000_000  # 0.4 GB of weights, as much again of ratios, twice that for Adam
 
 
+def check_bag_settings(vocab_size: int, order: int, buckets: int) -> None:
+    """Refuse settings the bag cannot use, naming the option to change."""
+    if order not in (1, 2, 3):
+        raise UserError(f"--ngram-order must be 1, 2 or 3, got {order}; pass e.g. 2")
+    if not 2 <= buckets <= MAX_BUCKETS:
+        raise UserError(
+            f"--ngram-buckets must be 2 to {MAX_BUCKETS:,}, got {buckets}; pass e.g. 4194301"
+        )
+    if vocab_size**order >= 2**62:
+        raise UserError(
+            f"a vocabulary of {vocab_size} words is too large for {order}-gram keys; "
+            "lower --vocab-size or --ngram-order"
+        )
+
+
 class NgramBag(nn.Module):
     """Token ids (batch, time) -> one logit: bias + sum over the review's n-grams of w * r.
 
@@ -41,18 +56,7 @@ class NgramBag(nn.Module):
         sparse: bool = True,
     ):
         super().__init__()
-        if order not in (1, 2, 3):
-            raise UserError(f"n-gram order must be 1, 2 or 3, got {order}; pass --ngram-order 2")
-        if not 2 <= buckets <= MAX_BUCKETS:
-            raise UserError(
-                f"an n-gram bag needs 2 to {MAX_BUCKETS:,} buckets, got {buckets}; "
-                "pass e.g. --ngram-buckets 4194301"
-            )
-        if vocab_size**order >= 2**62:
-            raise UserError(
-                f"a vocabulary of {vocab_size} words is too large for {order}-gram keys; "
-                "lower --vocab-size or --ngram-order"
-            )
+        check_bag_settings(vocab_size, order, buckets)
         self.vocab_size, self.order, self.buckets = vocab_size, order, buckets
         self.padding_id = padding_id
         # built from zeros: no random draws (they would shift every later module's

@@ -203,7 +203,7 @@ class RegionCNN(nn.Module):
 @register_model("text-region-cnn")
 def text_region_cnn(members: int = 1, ngram_bag: dict | None = None, **settings) -> nn.Module:
     """One ``RegionCNN``, or an ``Ensemble`` of ``members`` of them, plus an ``NgramBag``
-    over the same token ids when ``ngram_bag`` gives its settings (order, buckets, gain)."""
+    over the same token ids when ``ngram_bag`` gives its settings (order, buckets)."""
     if members == 1 and not ngram_bag:
         return RegionCNN(**settings)
     if settings.get("num_outputs", 1) != 1:
