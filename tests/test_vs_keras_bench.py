@@ -56,3 +56,29 @@ def test_keras_models_have_the_reference_sizes(bench):
     assert bench.keras_model("jena-cnn").output_shape == (None, 1)
     gru = bench.keras_model("jena-cnn-gru")
     assert gru.layers[-2].__class__.__name__ == "GRU" and gru.layers[-2].recurrent_dropout == 0.5
+
+
+def test_the_workers_train_in_shards_as_the_presets_do(bench, monkeypatch):
+    from convseq.experiments import get_experiment
+    from convseq.training import trainer
+
+    seen = []
+    original = trainer.ShardedStep.__init__
+
+    def record(self, model, task, params, shards):
+        seen.append(shards)
+        original(self, model, task, params, shards)
+
+    monkeypatch.setattr(trainer.ShardedStep, "__init__", record)
+    monkeypatch.setattr(bench, "WARMUP_BATCHES", 1)
+    for name in ("imdb-cnn", "jena-cnn", "jena-cnn-gru"):
+        seen.clear()
+        shards = get_experiment(name).defaults["shards"]
+        batch = bench.BENCHES[name].batch
+        result = bench.convseq_worker(bench.BENCHES[name], batch, seed=0, uniform_tokens=False)
+        assert result["available"] and result["seconds"] > 0
+        assert shards == 2 and seen == [shards]
+
+
+def test_the_convolution_floor_is_timed(bench):
+    assert 0 < bench.jena_cnn_conv_floor_ms(batch=8, repeats=2) < 1000

@@ -23,6 +23,7 @@ docs/tcn.md), and Jena's reuse them, since the Jena file is not available here.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from convseq.data.derived import JENA_WIND
@@ -128,6 +129,7 @@ def training_defaults(**overrides) -> dict:
         "steps_per_epoch": 500,
         "eval_batch_size": 1024,
         **TRAINING_DEFAULTS,
+        "shards": 1,
     }
     base.update(overrides)
     return base
@@ -178,7 +180,7 @@ def preset(name: str, description: str, data: SeriesData, model: str, defaults: 
             defaults=defaults,
             run=run,
             help=SERIES_HELP,
-            check=check_series_settings,
+            check=functools.partial(check_series_settings, model=model),
         )
     )
 
@@ -206,21 +208,21 @@ preset(
     "Jena: reference convnet (3 x Conv1D(32,5), max pools, global max), step 6, 20 x 500 batches",
     JENA,
     "series-cnn",
-    learned("series-cnn", JENA_DATA, residual=False),
+    learned("series-cnn", JENA_DATA, residual=False, shards=2),
 )
 preset(
     "jena-cnn-gru",
     "Jena: Conv1D x2 -> GRU(32, dropout 0.1, recurrent dropout 0.5), step 3, 20 x 500 batches",
     JENA,
     "series-cnn-gru",
-    learned("series-cnn-gru", {**JENA_DATA, "step": 3}, residual=False),
+    learned("series-cnn-gru", {**JENA_DATA, "step": 3}, residual=False, shards=2),
 )
 preset(
     "jena-gru",
     "Jena: GRU(32, dropout 0.2, recurrent dropout 0.2), step 6, 40 x 500 batches",
     JENA,
     "series-gru",
-    learned("series-gru", JENA_DATA, residual=False, epochs=40),
+    learned("series-gru", JENA_DATA, residual=False, epochs=40, shards=2),
 )
 preset(
     "jena-tcn",

@@ -50,6 +50,7 @@ TRAINING_KEYS = (
     "patience",
     "seed",
     "ema",
+    "shards",
 )
 
 
@@ -65,7 +66,7 @@ class Experiment:
 
     def validate(self, settings: dict) -> None:
         """Refuse impossible settings before anything is loaded or written."""
-        for key in ("epochs", "batch_size"):
+        for key in ("epochs", "batch_size", "shards"):
             if key in settings and settings[key] < 1:
                 raise UserError(
                     f"--{key.replace('_', '-')} must be at least 1, got {settings[key]}"

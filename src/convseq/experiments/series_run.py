@@ -31,6 +31,8 @@ from convseq.training.tasks import REGRESSION_LOSSES, make_task
 from convseq.training.trainer import TrainConfig, Trainer, evaluate
 
 BASELINES = ("common-sense", "mean")
+# the series models that may train in shards (their ``shard_safe``; training/shards.py)
+SHARDABLE = ("series-cnn", "series-cnn-gru", "series-gru", "series-linear")
 HORIZONS = ("last", "all")
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -76,6 +78,8 @@ SERIES_HELP = {
     "loss, and forecast their mean (an ensemble of two kinds of model)",
     "threads": "CPU threads for PyTorch (0 = its default); these small models gain little from "
     "more and slow down badly when the cores are shared",
+    "shards": "train each batch as N parts at once, one thread each (series-cnn, series-cnn-gru, "
+    "series-gru, series-linear; 1 = off); --threads then applies to evaluation only",
 }
 
 
@@ -360,8 +364,17 @@ def _train(model, task, prepared: Prepared, settings: dict, folder: RunFolder, b
 
 
 # ------------------------------------------------------------------ checks
-def check_series_settings(settings: dict) -> None:
+def check_shards(model: str, shards: int) -> None:
+    if shards > 1 and model not in (*SHARDABLE, *BASELINES):
+        raise UserError(
+            f"--shards {shards} works with {', '.join(SHARDABLE)}, not {model}; use --shards 1"
+        )
+
+
+def check_series_settings(settings: dict, model: str = "") -> None:
+    """Refuse impossible settings before any data is read; ``model`` when settings lack one."""
     check_window_settings(settings["lookback"], settings["step"], settings["delay"])
+    check_shards(model or settings.get("model", ""), settings.get("shards", 1))
     if settings.get("steps_per_epoch", 0) < 0:
         raise UserError(
             f"--steps-per-epoch must be 0 (one pass) or more, got {settings['steps_per_epoch']}"

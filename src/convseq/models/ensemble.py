@@ -35,6 +35,11 @@ class Ensemble(nn.Module):
         # each member keeps its own copy of any buffers (such as frozen pretrained
         # tables): shared tensors cannot be saved to safetensors
 
+    @property
+    def shard_safe(self) -> bool:
+        """Trainable in shards (training/shards.py) when every member is."""
+        return all(getattr(m, "shard_safe", False) for m in self.members)
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return torch.stack([member(inputs) for member in self.members], dim=-1).mean(dim=-1)

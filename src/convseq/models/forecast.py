@@ -129,6 +129,8 @@ class SeriesCNN(nn.Module):
     Jena.
     """
 
+    shard_safe = True  # samples independent, no randomness (training/shards.py)
+
     def __init__(
         self,
         num_features: int,
@@ -171,6 +173,8 @@ class SeriesCNNGRU(nn.Module):
     window into a sequence of features that the GRU reads in order.
     """
 
+    shard_safe = True  # samples independent, dropout from models/random_source.py
+
     def __init__(
         self,
         num_features: int,
@@ -208,6 +212,8 @@ class SeriesCNNGRU(nn.Module):
 
 class SeriesGRU(nn.Module):
     """GRU(32, dropout 0.2, recurrent dropout 0.2) -> Dense(1), the reference's recurrent model."""
+
+    shard_safe = True  # samples independent, dropout from models/random_source.py
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ multiplies them into ``x`` and ``h`` before the gate products (the carried
 state ``h`` in ``h'`` is not masked). The fused kernel cannot do that, so this
 module runs its own loop then, with a hand-written backward pass
 (``_MaskedRecurrence``): autograd through the same loop was 3-4 times slower,
-while this costs 1.0-2.0 times ``nn.GRU`` per training step on one CPU thread
+while this costs 0.8-1.04 times ``nn.GRU`` per training step on one CPU thread
 (``benchmarks/gru_dropout.py``). In evaluation mode, or with no recurrent
 dropout, it calls ``nn.GRU`` itself (with one input mask, as Keras does then),
 on the same parameters.
@@ -20,8 +20,15 @@ on the same parameters.
 
 from __future__ import annotations
 
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
+
+from convseq.models.random_source import generator
 
 
 def keras_gru_init(gru: nn.GRU) -> None:
@@ -37,52 +44,121 @@ def keras_gru_init(gru: nn.GRU) -> None:
 
 def dropout_mask(shape, p: float, like: torch.Tensor) -> torch.Tensor:
     """An inverted-dropout mask: zeros with probability ``p``, else ``1 / (1 - p)``."""
-    keep = torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - p)
+    keep = torch.empty(shape, dtype=like.dtype, device=like.device)
+    keep.bernoulli_(1 - p, generator=generator())
     return keep.div_(1 - p)
+
+
+def _forward_steps(gi, weight_t, bias, mask, hs, gh, rz, new) -> None:
+    """Run the recurrence, filling ``hs`` (states), ``gh``, ``rz`` and ``new`` step by step.
+
+    Every per-step view is cut once, before the loop (``unbind``): slicing
+    inside it cost a fifth of the loop's time.
+    """
+    masked = torch.empty_like(mask)
+    h_at, gh_at, rz_at, new_at = hs.unbind(0), gh.unbind(0), rz.unbind(0), new.unbind(0)
+    gi_rz, gi_n = gi[:2].unbind(1), gi[2].unbind(0)
+    gh_rz, gh_n = gh[:, :2].unbind(0), gh[:, 2].unbind(0)
+    r_at, z_at = rz[:, 0].unbind(0), rz[:, 1].unbind(0)
+    for t in range(len(gi_n)):
+        h, n = h_at[t], new_at[t]
+        torch.mul(h, mask, out=masked)
+        torch.baddbmm(bias, masked, weight_t, out=gh_at[t])
+        torch.add(gi_rz[t], gh_rz[t], out=rz_at[t]).sigmoid_()
+        torch.addcmul(gi_n[t], r_at[t], gh_n[t], out=n).tanh_()
+        torch.lerp(n, h, z_at[t], out=h_at[t + 1])  # z * h + (1 - z) * n
+
+
+def _backward_steps(dhs, factors, grad_gh, weight, mask, z) -> None:
+    """Walk the steps backwards from ``dhs[-1]``, filling ``dhs`` and ``grad_gh``."""
+    dh_at, factor_at, grad_at, z_at = (
+        dhs.unbind(0),
+        factors.unbind(0),
+        grad_gh.unbind(1),
+        z.unbind(0),
+    )
+    for t in range(len(dh_at) - 1, 0, -1):
+        dh, grad = dh_at[t], grad_at[t]
+        torch.mul(dh, factor_at[t], out=grad)
+        back = torch.bmm(grad, weight)
+        torch.addcmul(back.mul_(mask).sum(0), dh, z_at[t], out=dh_at[t - 1])
+    torch.mul(dh_at[0], factor_at[0], out=grad_at[0])
+
+
+@dataclass(frozen=True)
+class _Loops:
+    forward: Callable
+    backward: Callable
+
+
+_LOCK = threading.Lock()
+_COMPILED: list[_Loops] = []
+
+
+def _loops() -> _Loops:
+    """The step loops as TorchScript when this torch has it, else as Python.
+
+    Scripted, a loop runs its ops without taking Python's lock between them.
+    That matters when shards of a batch train on several threads at once
+    (``training/shards.py``): Python loops on two threads wait for each
+    other's lock. ``python benchmarks/shards_speed.py [--python-loops]``:
+    series-cnn-gru as two shards, 27.7 ms per batch scripted, 32.2 ms in Python.
+    Scripted once per process, under a lock (shard threads may ask at once).
+    """
+    if not _COMPILED:
+        with _LOCK:
+            if not _COMPILED:
+                _COMPILED.append(_compile_loops())
+    return _COMPILED[0]
+
+
+def _compile_loops() -> _Loops:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, not gone
+        try:
+            return _Loops(torch.jit.script(_forward_steps), torch.jit.script(_backward_steps))
+        except (AttributeError, RuntimeError) as exc:  # a torch without TorchScript
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            fallback = f"GRU step loops run as Python, not TorchScript ({reason}); slower in shards"
+    warnings.warn(fallback, RuntimeWarning, stacklevel=3)
+    return _Loops(_forward_steps, _backward_steps)
 
 
 class _MaskedRecurrence(torch.autograd.Function):
     """The GRU recurrence over precomputed input projections, with a fixed hidden-state mask.
 
-    Gate-major layout throughout, gates in nn.GRU's order (r, z, n):
-    ``gi`` (time, 3, batch, H) holds ``x W + b`` plus, for r and z, the
-    recurrent biases too (they only ever add to the input part); ``bias_n``
-    (H,) is the candidate's recurrent bias, which the reset gate multiplies;
-    ``mask`` (3, batch, H) holds the per-gate recurrent masks. Returns the last
-    hidden state. Each step is a handful of in-place ops around one batched
-    (3 gates) matrix product. The backward pass first turns the saved gate
-    values into per-step factors for all steps at once, so each reverse step
-    is one product with those factors, one batched matrix product and a
-    masked sum; the weight gradient is one batched product at the end.
+    Gates in nn.GRU's order (r, z, n). ``gi`` (batch, time, 3, H) holds
+    ``x W + b`` plus, for r and z, the recurrent biases too (they only ever add
+    to the input part); ``bias_n`` (H,) is the candidate's recurrent bias,
+    which the reset gate multiplies; ``mask`` (3, batch, H) holds the per-gate
+    recurrent masks. Returns the last hidden state.
+
+    Each step is a handful of ops around one batched (3 gates) matrix
+    product. The backward pass first turns the saved gate values into
+    per-step factors for all steps at once, so each reverse step is one
+    product with those factors, one batched matrix product and a masked sum.
+    The gate gradients are kept gate-major, so the weight gradient is one
+    batched product, and copied once into ``gi``'s layout at the end.
     """
 
     @staticmethod
     def forward(ctx, gi, weight_hh, bias_n, mask):
-        steps, _, batch, hidden = gi.shape
+        batch, steps, _, hidden = gi.shape
         weight_t = weight_hh.view(3, hidden, hidden).transpose(1, 2)  # h @ U^T, per gate
         hs = gi.new_empty(steps + 1, batch, hidden)
         hs[0].zero_()
-        masked = gi.new_empty(steps, 3, batch, hidden)
         gh = gi.new_empty(steps, 3, batch, hidden)
         rz = gi.new_empty(steps, 2, batch, hidden)
         new = gi.new_empty(steps, batch, hidden)
-        change = gi.new_empty(batch, hidden)
         # the recurrent biases of r and z are folded into gi; only n's is added here
         bias = torch.cat([bias_n.new_zeros(2, hidden), bias_n.view(1, hidden)]).unsqueeze(1)
-        for t in range(steps):
-            h, g = hs[t], gi[t]
-            torch.mul(h, mask, out=masked[t])
-            torch.baddbmm(bias, masked[t], weight_t, out=gh[t])
-            torch.add(g[:2], gh[t, :2], out=rz[t]).sigmoid_()
-            torch.addcmul(g[2], rz[t, 0], gh[t, 2], out=new[t]).tanh_()
-            torch.sub(h, new[t], out=change)
-            torch.addcmul(new[t], rz[t, 1], change, out=hs[t + 1])
-        ctx.save_for_backward(hs, rz, new, gh, masked, weight_hh, mask)
+        _loops().forward(gi.permute(2, 1, 0, 3), weight_t, bias, mask, hs, gh, rz, new)
+        ctx.save_for_backward(hs, rz, new, gh, weight_hh, mask)
         return hs[steps].clone()
 
     @staticmethod
     def backward(ctx, grad_h):
-        hs, rz, new, gh, masked, weight_hh, mask = ctx.saved_tensors
+        hs, rz, new, gh, weight_hh, mask = ctx.saved_tensors
         steps, batch, hidden = new.shape
         r, z = rz[:, 0], rz[:, 1]
         weight = weight_hh.view(3, hidden, hidden)
@@ -96,22 +172,18 @@ class _MaskedRecurrence(torch.autograd.Function):
             ],
             dim=1,
         )  # (time, 3, batch, hidden)
-        grad_gh = torch.empty_like(factors)
+        grad_gh = factors.new_empty(3, steps, batch, hidden)  # gate-major
         dhs = hs.new_empty(steps, batch, hidden)  # d loss / d h_{t+1}
         dhs[-1] = grad_h
-        for t in range(steps - 1, 0, -1):
-            dh = dhs[t]
-            torch.mul(dh, factors[t], out=grad_gh[t])
-            back = torch.bmm(grad_gh[t], weight)
-            torch.addcmul(back.mul_(mask).sum(0), dh, z[t], out=dhs[t - 1])
-        torch.mul(dhs[0], factors[0], out=grad_gh[0])
-        grad_gi = torch.cat([grad_gh[:, :2], (dhs * through_new).unsqueeze(1)], 1)
-
-        def per_gate(a: torch.Tensor) -> torch.Tensor:
-            return a.transpose(0, 1).reshape(3, steps * batch, hidden)
-
-        grad_weight = torch.bmm(per_gate(grad_gh).transpose(1, 2), per_gate(masked))
-        return grad_gi, grad_weight.reshape(3 * hidden, hidden), grad_gh[:, 2].sum((0, 1)), None
+        _loops().backward(dhs, factors, grad_gh, weight, mask, z)
+        flat = grad_gh.view(3, steps * batch, hidden)
+        masked = (hs[:-1].unsqueeze(0) * mask.unsqueeze(1)).view(3, steps * batch, hidden)
+        grad_weight = torch.bmm(flat.transpose(1, 2), masked).reshape(3 * hidden, hidden)
+        grad_bias_n = grad_gh[2].sum((0, 1))
+        # the input part of n is not multiplied by r: its gradient replaces gate 2's
+        torch.mul(dhs, through_new, out=grad_gh[2])
+        grad_gi = grad_gh.permute(2, 1, 0, 3).contiguous()
+        return grad_gi, grad_weight, grad_bias_n, None
 
 
 class KerasGRU(nn.Module):
@@ -146,24 +218,27 @@ class KerasGRU(nn.Module):
         return self._masked_forward(x)
 
     def _masked_forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, _, features = x.shape
+        batch, steps, features = x.shape
         hidden = self.hidden_size
-        weight_ih = self.gru.weight_ih_l0.view(3, hidden, features)
-        if self.dropout > 0:
-            # one input mask per gate, shared by every step: (batch, gate, features)
-            in_mask = dropout_mask((batch, 3, features), self.dropout, x)
-            xg = x.unsqueeze(2) * in_mask.unsqueeze(1)
-            gi = torch.einsum("btgf,ghf->tgbh", xg, weight_ih)
-        else:
-            gi = torch.einsum("btf,ghf->tgbh", x, weight_ih)
         bias_hh = self.gru.bias_hh_l0.view(3, hidden)
         # r and z add their recurrent bias straight to the input part: fold it in here
         folded = self.gru.bias_ih_l0.view(3, hidden) + torch.cat(
             [bias_hh[:2], torch.zeros_like(bias_hh[2:])]
         )
-        gi = (gi + folded.view(3, 1, hidden)).contiguous()
+        kernel = self.gru.weight_ih_l0.t()  # (features, 3 * hidden)
+        if self.dropout > 0:
+            # one input mask per gate, shared by every step: (x * m_g) W_g = x (m_g W_g),
+            # so each sample gets its own masked kernel and x is never copied per gate
+            in_mask = dropout_mask((batch, 3, features), self.dropout, x)
+            per_gate = kernel.view(features, 3, hidden).unsqueeze(0)
+            kernel = (in_mask.transpose(1, 2).unsqueeze(3) * per_gate).view(batch, features, -1)
+            gi = torch.baddbmm(folded.view(1, 1, -1), x, kernel)
+        else:
+            gi = torch.addmm(folded.view(-1), x.reshape(-1, features), kernel)
         rec_mask = dropout_mask((3, batch, hidden), self.recurrent_dropout, x)
-        return _MaskedRecurrence.apply(gi, self.gru.weight_hh_l0, bias_hh[2], rec_mask)
+        return _MaskedRecurrence.apply(
+            gi.view(batch, steps, 3, hidden), self.gru.weight_hh_l0, bias_hh[2], rec_mask
+        )
 
     def extra_repr(self) -> str:
         return f"dropout={self.dropout}, recurrent_dropout={self.recurrent_dropout}"

@@ -27,6 +27,8 @@ class SeriesLinear(nn.Module):
     forecasts the change, as the other forecasters do.
     """
 
+    shard_safe = True  # samples independent, no randomness
+
     def __init__(
         self,
         num_features: int,

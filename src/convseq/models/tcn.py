@@ -235,7 +235,8 @@ class TCN(nn.Module):
         spacing = 1
         for block, dilation in zip(self.blocks, self.dilations, strict=True):
             factor = dilation // spacing
-            h = block.valid_grid(h[:, (h.shape[1] - 1) % factor :: factor])
+            # copied dense: convolving the strided view cost oneDNN a reorder of its own
+            h = block.valid_grid(h[:, (h.shape[1] - 1) % factor :: factor].contiguous())
             spacing = dilation
         return h[:, -1]
 

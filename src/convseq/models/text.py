@@ -32,6 +32,8 @@ class ReferenceTextCNN(nn.Module):
     densifies them for other optimizers and for gradient clipping.
     """
 
+    shard_safe = True  # samples independent, no randomness (training/shards.py)
+
     def __init__(
         self,
         vocab_size=10_000,

@@ -33,6 +33,7 @@ from convseq.training.optim import (
     make_optimizer,
     sparse_parameters,
 )
+from convseq.training.shards import ShardedStep, check_shardable
 from convseq.training.tasks import Task
 
 
@@ -47,6 +48,7 @@ class TrainConfig:
     patience: int = 0  # epochs without improvement before stopping; 0 turns it off
     seed: int = 0
     ema: float = 0.0  # decay of the weights' moving average, evaluated and saved; 0 turns it off
+    shards: int = 1  # parts of each batch trained at once on as many threads (training/shards.py)
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -55,6 +57,8 @@ class TrainConfig:
             raise UserError("--grad-clip and --patience must be 0 (off) or positive")
         if not 0 <= self.ema < 1:
             raise UserError(f"--ema must be 0 (off) or a decay below 1, got {self.ema}; e.g. 0.99")
+        if self.shards < 1:
+            raise UserError(f"--shards must be at least 1, got {self.shards}")
 
 
 class Trainer:
@@ -68,6 +72,7 @@ class Trainer:
         progress: bool = True,
     ):
         config.check()
+        check_shardable(model, config.shards)
         self.model, self.task, self.config = model, task, config
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.on_epoch_end = on_epoch_end
@@ -93,6 +98,29 @@ class Trainer:
             cfg.schedule, self.optimizer, cfg.epochs * len(train_data), self.task.mode
         )
         start = self._resume(schedule) if self.checkpoint and self.checkpoint.exists() else 1
+        sharded = None
+        if cfg.shards > 1:
+            sharded = ShardedStep(self.model, self.task, self.params, cfg.shards)
+        self._forward_backward = sharded or self._whole_batch
+        try:
+            self._fit_epochs(start, train_data, val_data, schedule)
+        finally:
+            if sharded:
+                sharded.close()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.history
+
+    def _whole_batch(self, inputs, targets):
+        """The forward and backward of one batch in one piece (``shards`` 1)."""
+        output = self.model(inputs)
+        loss = self.task.loss(output, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return output, loss
+
+    def _fit_epochs(self, start: int, train_data, val_data, schedule: Schedule) -> None:
+        cfg = self.config
         for epoch in range(start, cfg.epochs + 1):
             row = {"epoch": epoch}
             began = time.perf_counter()
@@ -121,9 +149,6 @@ class Trainer:
             if cfg.patience and epoch - self.best_epoch >= cfg.patience:
                 print(f"early stop: no better {self.task.monitor} for {cfg.patience} epochs")
                 break
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        return self.history
 
     def _train_epoch(self, data, epoch: int, schedule: Schedule) -> tuple[dict, int]:
         self.model.train()
@@ -139,10 +164,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         for step, (inputs, targets) in enumerate(bar):
-            output = self.model(inputs)
-            loss = self.task.loss(output, targets)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            output, loss = self._forward_backward(inputs, targets)
             if self.dense_grads:
                 densify_sparse_grads(self.params)
             if self.config.grad_clip:
@@ -212,7 +234,8 @@ class Trainer:
                 f"checkpoint {self.checkpoint} is unreadable or unsafe to load ({reason}); "
                 "delete it to start over"
             ) from None
-        if state["config"] != asdict(self.config):
+        # a setting added since the checkpoint was written has its default there
+        if {**asdict(TrainConfig()), **state["config"]} != asdict(self.config):
             raise UserError(
                 f"checkpoint {self.checkpoint} was written with other training settings; "
                 "resume with the run's own config or start a new run"

@@ -33,6 +33,7 @@ TRAIN_TEXT_DEFAULTS = {
     "classes": "",
     "model": "text-cnn",
     "model_settings": "{}",
+    "shards": 1,
 }
 TRAIN_TEXT_HELP = {
     **TEXT_HELP,
@@ -76,6 +77,11 @@ def check_train_text(settings: dict) -> None:
     check_text_settings(settings)
     if not settings["data"]:
         raise UserError("convseq train text needs a DATA file or folder; see --help")
+    if settings["shards"] > 1 and settings["model"] != "text-cnn":
+        raise UserError(
+            f"--shards {settings['shards']} works with --model text-cnn only, not "
+            f"{settings['model']!r}; use --shards 1"
+        )
     for key in ("data", "val", "test"):
         if settings[key] and not Path(settings[key]).exists():
             flag = "DATA" if key == "data" else f"--{key}"

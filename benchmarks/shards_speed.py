@@ -1,0 +1,101 @@
+"""What sharding a batch over threads buys: one training step, three ways, side by side.
+
+For each model, on random data of the reference shapes, times the forward and
+backward pass of one batch (no optimizer step):
+
+* ``one piece``: the whole batch on one thread, as before sharding;
+* ``halves, 1 thread``: two half batches one after the other on that thread;
+* ``2 shards``: the two halves at once on two threads (``training/shards.py``),
+  what ``--shards 2`` does.
+
+The three alternate in one process, and the median of the repeats is printed.
+``--python-loops`` runs the GRU's step loops as Python instead of TorchScript,
+to show why they are scripted: Python loops on two threads wait for each
+other's lock.
+
+    python benchmarks/shards_speed.py [--repeats 30] [--python-loops]
+"""
+
+from __future__ import annotations  # noqa: I001  (convseq before torch: its thread settings)
+
+import argparse
+import statistics
+import time
+
+import convseq  # noqa: F401
+import torch
+
+import convseq.models.gru as gru
+from convseq.models import build_model
+from convseq.runtime import keep_freed_memory
+from convseq.training.shards import ShardedStep
+from convseq.training.tasks import BinaryClassification, Regression
+
+MODELS = {
+    # name: (model, settings, one input sample's shape, batch)
+    "series-cnn": ("series-cnn", {"num_features": 14}, (240, 14), 128),
+    "series-cnn-gru": ("series-cnn-gru", {"num_features": 14}, (480, 14), 128),
+    "text-cnn": ("text-cnn", {"vocab_size": 10_000, "embed_dim": 128}, (500,), 32),
+}
+
+
+def batch_for(name: str):
+    model_name, settings, shape, batch = MODELS[name]
+    torch.manual_seed(0)
+    model = build_model(model_name, **settings).train()
+    if model_name == "text-cnn":
+        # Zipf-like ids: few distinct tokens per batch, as in real reviews
+        ranks = torch.distributions.Pareto(1.0, 0.3).sample((batch, *shape))
+        x = ranks.long().clamp(max=settings["vocab_size"] - 1)
+        return model, BinaryClassification(), x, torch.randint(0, 2, (batch,))
+    return model, Regression(), torch.randn(batch, *shape), torch.randn(batch)
+
+
+def median_ms(model, task, x, y, repeats: int) -> dict[str, float]:
+    """Median ms of one forward + backward of (x, y), each way, alternating."""
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def one_piece():
+        torch.autograd.grad(task.loss(model(x), y), params)
+
+    def halves():
+        for xs, ys in zip(x.tensor_split(2), y.tensor_split(2), strict=True):
+            torch.autograd.grad(task.loss(model(xs), ys) * len(ys) / len(y), params)
+
+    with ShardedStep(model, task, params, shards=2) as sharded:
+        ways = {"one piece": one_piece, "halves, 1 thread": halves}
+        ways["2 shards"] = lambda: sharded(x, y)
+        times = {way: [] for way in ways}
+        for step in ways.values():  # warm-up
+            step(), step()
+        for _ in range(repeats):
+            for way, step in ways.items():
+                began = time.perf_counter()
+                step()
+                times[way].append(time.perf_counter() - began)
+    return {way: statistics.median(t) * 1e3 for way, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--python-loops", action="store_true")
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    if args.python_loops:
+        gru._loops = lambda: gru._Loops(gru._forward_steps, gru._backward_steps)
+    torch.set_num_threads(1)
+    keep_freed_memory()
+    loops = "Python" if args.python_loops else "TorchScript"
+    print(f"torch {torch.__version__}, ms per forward + backward, GRU loops in {loops}")
+    for name in MODELS:
+        model, task, x, y = batch_for(name)
+        medians = median_ms(model, task, x, y, args.repeats)
+        base = medians["one piece"]
+        row = " | ".join(f"{way} {ms:6.1f} ms ({base / ms:.2f}x)" for way, ms in medians.items())
+        print(f"{name:15s} batch {len(y):3d}: {row}")
+
+
+if __name__ == "__main__":
+    main()
