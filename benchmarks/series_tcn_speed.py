@@ -2,8 +2,8 @@
 
 Builds each preset's model with its default settings (ETTh1: 240 steps of OT,
 plus the four calendar columns for the TCN, and its linear member) and times training steps
-(forward, the preset's loss backward, Adam step) on random windows of the preset's batch
-size. The models alternate in one process and the CPU time of this one
+(forward, the preset's loss backward, the preset's optimizer step: Adam for the
+TCN, RMSprop for the GRU) on random windows of the preset's batch size. The models alternate in one process and the CPU time of this one
 thread is counted, so a machine shared with other jobs slows them alike.
 Also times the same TCN computing every step of its output and keeping the
 last (what a plain causal TCN does), to show what ``last_only`` saves.
@@ -26,6 +26,7 @@ from convseq.experiments.forecast import model_settings
 from convseq.experiments.series_run import regression_task
 from convseq.models import build_model
 from convseq.models.ensemble import Ensemble
+from convseq.training.optim import make_optimizer
 
 
 class FullForward(torch.nn.Module):
@@ -62,8 +63,10 @@ def every_step_computed(model):
     return Ensemble([FullForward(tcn), *others])
 
 
-def cpu_seconds_per_step(model, task, x, y, steps: int) -> float:
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+def cpu_seconds_per_step(model, task, x, y, steps: int, defaults: dict) -> float:
+    optimizer = make_optimizer(
+        defaults["optimizer"], model.parameters(), defaults["lr"], defaults["weight_decay"]
+    )
     began = time.process_time()
     for _ in range(steps):
         loss = task.loss(model(x), y)
@@ -85,22 +88,24 @@ def main() -> int:
     batch, length = defaults["batch_size"], defaults["lookback"]
     tcn_task, gru_task = regression_task(defaults, tcn), regression_task(gru_defaults, gru)
     models = {
-        "etth1-cnn-gru": (gru.train(), gru_task, gru_features),
-        "etth1-tcn": (tcn.train(), tcn_task, tcn_features),
+        "etth1-cnn-gru": (gru.train(), gru_task, gru_features, gru_defaults),
+        "etth1-tcn": (tcn.train(), tcn_task, tcn_features, defaults),
         "etth1-tcn, every step computed": (
             every_step_computed(tcn).train(),
             tcn_task,
             tcn_features,
+            defaults,
         ),
     }
     y = torch.randn(batch)
-    inputs = {name: torch.randn(batch, length, f) for name, (*_, f) in models.items()}
+    inputs = {name: torch.randn(batch, length, f) for name, (_, _, f, _) in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
-    for name, (model, task, _) in models.items():  # warm-up
-        cpu_seconds_per_step(model, task, inputs[name], y, 2)
+    for name, (model, task, _, preset) in models.items():  # warm-up
+        cpu_seconds_per_step(model, task, inputs[name], y, 2, preset)
     for _ in range(args.repeats):
-        for name, (model, task, _) in models.items():
-            times[name].append(cpu_seconds_per_step(model, task, inputs[name], y, args.steps))
+        for name, (model, task, _, preset) in models.items():
+            seconds = cpu_seconds_per_step(model, task, inputs[name], y, args.steps, preset)
+            times[name].append(seconds)
     best = {name: min(values) for name, values in times.items()}
     print(f"torch {torch.__version__}, 1 thread, batch {batch} x {length} steps, CPU ms per step")
     for name, seconds in best.items():

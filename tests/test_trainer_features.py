@@ -1,5 +1,6 @@
 """Schedules, gradient clipping and sparse embeddings behave as the options promise."""
 
+import copy
 import math
 
 import numpy as np
@@ -186,3 +187,25 @@ def test_sparse_adam_resume_equals_uninterrupted(tmp_path, monkeypatch):
         full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("name", "weight_decay"), [("adam", 0.0), ("adam", 0.01), ("adamw", 0.01)])
+def test_batched_adam_updates_match_torchs_one_tensor_at_a_time_bit_for_bit(name, weight_decay):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 1))
+    x, y = torch.randn(32, 6), torch.randn(32, 1)
+    plain = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    weights = []
+    for optimizer_of in (
+        lambda p: make_optimizer(name, p, 1e-2, weight_decay),
+        lambda p: plain(p, lr=1e-2, weight_decay=weight_decay, foreach=False),
+    ):
+        model = copy.deepcopy(net)
+        optimizer = optimizer_of(model.parameters())
+        for _ in range(20):
+            optimizer.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            optimizer.step()
+        weights.append([p.detach() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
+    assert not torch.equal(weights[0][0], net[0].weight)  # it trained

@@ -29,6 +29,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from convseq.errors import UserError
 from convseq.models.ensemble import Ensemble
 from convseq.models.forecast import Anchored, path_or_value
+from convseq.models.gru import dropout_mask
 from convseq.models.registry import register_model
 from convseq.models.series_linear import SeriesLinear
 
@@ -79,6 +80,28 @@ class DilatedConv(nn.Module):
         image = x.unsqueeze(1).permute(0, 3, 1, 2)  # (batch, in, 1, time), channels-last strides
         out = F.conv2d(image, self.conv.weight.unsqueeze(2), self.conv.bias)
         return out.squeeze(2).transpose(1, 2)
+
+
+def _after_channels_last(after: nn.Sequential, h: torch.Tensor) -> torch.Tensor:
+    """``after(h.transpose(1, 2)).transpose(1, 2)`` for a channels-last ``h`` (batch, time, channels).
+
+    The layer norm and ReLU work on channels last as they are, and spatial
+    dropout multiplies by a (batch, 1, channels) mask drawn exactly as
+    ``nn.Dropout1d`` draws its own, so the values are the same; through the
+    transposed view each of them was a strided pass.
+    """
+    for layer in after:
+        if isinstance(layer, nn.ReLU):
+            h = torch.relu(h)
+        elif isinstance(layer, ChannelLayerNorm):
+            h = nn.LayerNorm.forward(layer, h)
+        elif isinstance(layer, nn.Dropout1d):
+            if layer.training and layer.p > 0:
+                batch, _, channels = h.shape
+                h = h * dropout_mask((batch, channels, 1), layer.p, h).transpose(1, 2)
+        else:
+            h = layer(h.transpose(1, 2)).transpose(1, 2)
+    return h
 
 
 class ResidualBlock(nn.Module):
@@ -139,7 +162,7 @@ class ResidualBlock(nn.Module):
         """
         h = x
         for conv, after in zip(self.convs, self.after, strict=True):
-            h = after(conv(h, valid_grid=True).transpose(1, 2)).transpose(1, 2)
+            h = _after_channels_last(after, conv(h, valid_grid=True))
         tail = x[:, x.shape[1] - h.shape[1] :]
         return torch.relu(h + self.skip(tail.transpose(1, 2)).transpose(1, 2))
 

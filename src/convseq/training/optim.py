@@ -32,7 +32,9 @@ def make_optimizer(
     (see ``convseq.training.rmsprop``). ``sparse`` lists the parameters of
     ``sparse=True`` embeddings; Adam and AdamW train those lazily through
     ``DenseAndSparseAdam``. Optimizers without ``accepts_sparse_grads`` get
-    dense gradients from the trainer.
+    dense gradients from the trainer. Adam and AdamW update all parameters in
+    one batched ("foreach") pass: bit for bit the same arithmetic as one
+    tensor at a time, in fewer small ops.
     """
     if lr <= 0:
         raise UserError(f"learning rate must be positive, got {lr}; pass e.g. --lr 0.001")
@@ -45,9 +47,9 @@ def make_optimizer(
     if name == "rmsprop":
         return RMSprop(params, lr=lr, rho=0.9, eps=1e-7, weight_decay=weight_decay)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise UserError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -103,7 +105,7 @@ class DenseAndSparseAdam(torch.optim.Optimizer):
     def __init__(self, dense, sparse, lr: float, weight_decay: float = 0.0, decoupled=False):
         dense, sparse = list(dense), list(sparse)
         inner = torch.optim.AdamW if decoupled else torch.optim.Adam
-        self.dense = inner(dense, lr=lr, weight_decay=weight_decay) if dense else None
+        self.dense = inner(dense, lr=lr, weight_decay=weight_decay, foreach=True) if dense else None
         self.sparse = LazyAdam(sparse, lr=lr)
         super().__init__(dense + sparse, {"lr": lr, "betas": (0.9, 0.999)})
         self._share_groups()
