@@ -71,10 +71,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from convseq.errors import UserError
+    from convseq.errors import exit_code_of
 
-    try:
-        sys.exit(main())
-    except UserError as error:  # bad input: one line, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(exit_code_of(main))

@@ -38,6 +38,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None, help="folder of the IMDB tarball")
     args = parser.parse_args(argv)
     runs = [Path(r) for r in args.runs]
+    from convseq.errors import UserError
+
+    for run in runs:
+        if not (run / "config.json").is_file():
+            raise UserError(f"{run} holds no config.json; pass run folders made by convseq")
     configs = [json.loads((r / "config.json").read_text())["config"] for r in runs]
     split = {(c["seed"], c["validation_split"], c.get("limit", 0)) for c in configs}
     if len(split) != 1:
@@ -66,10 +71,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from convseq.errors import UserError
+    from convseq.errors import exit_code_of
 
-    try:
-        sys.exit(main())
-    except UserError as error:  # bad input: one line, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(exit_code_of(main))

@@ -167,6 +167,22 @@ def test_last_only_equals_the_full_forward_at_every_length(config):
         assert torch.allclose(tcn(x, last_only=True), tcn(x)[:, :, -1], atol=1e-12), length
 
 
+def test_last_only_draws_the_full_forwards_spatial_dropout_masks():
+    # in training, the last-step grid applies ReLU and spatial dropout channels last;
+    # it must draw the masks nn.Dropout1d draws in the full forward, in the same order
+    torch.manual_seed(0)
+    tcn = TCN(3, channels=8, levels=3, dropout=0.3, spatial_dropout=True).double().train()
+    x = torch.randn(5, 3, tcn.receptive_field + 9, dtype=torch.float64)
+    torch.manual_seed(1)
+    full = tcn(x)[:, :, -1]
+    torch.manual_seed(1)
+    last = tcn(x, last_only=True)
+    torch.manual_seed(2)
+    other = tcn(x, last_only=True)
+    assert torch.allclose(last, full, atol=1e-12)
+    assert not torch.allclose(last, other)  # the masks did drop something
+
+
 def test_last_only_convolves_far_fewer_positions_than_the_full_forward():
     """The point of ``last_only``: count the output positions of every convolution."""
     tcn = make_tcn(True, kernel_size=3, levels=5)

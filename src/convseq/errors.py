@@ -7,6 +7,8 @@ every check that guards user input raises this instead of a bare exception.
 from __future__ import annotations
 
 import difflib
+import sys
+from collections.abc import Callable
 
 
 class UserError(Exception):
@@ -17,3 +19,16 @@ def closest(name: str, choices) -> str:
     """A ' (did you mean X?)' hint for a misspelt name, or '' when nothing is close."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def exit_code_of(main: Callable[[], int]) -> int:
+    """``main()``'s exit code, or 2 with one line on stderr when it raises a ``UserError``.
+
+    For scripts with no CLI around them (``benchmarks/``): bad input ends
+    there as it does in ``convseq``, with no traceback.
+    """
+    try:
+        return main()
+    except UserError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from convseq.models.random_source import generator
+from convseq.models.random_source import dropout_mask
 
 
 def keras_gru_init(gru: nn.GRU) -> None:
@@ -40,13 +40,6 @@ def keras_gru_init(gru: nn.GRU) -> None:
             nn.init.orthogonal_(param)
         else:
             nn.init.zeros_(param)
-
-
-def dropout_mask(shape, p: float, like: torch.Tensor) -> torch.Tensor:
-    """An inverted-dropout mask: zeros with probability ``p``, else ``1 / (1 - p)``."""
-    keep = torch.empty(shape, dtype=like.dtype, device=like.device)
-    keep.bernoulli_(1 - p, generator=generator())
-    return keep.div_(1 - p)
 
 
 def _forward_steps(gi, weight_t, bias, mask, hs, gh, rz, new) -> None:

@@ -1,4 +1,4 @@
-"""Where a model draws its training-time randomness (dropout masks) from.
+"""Where a model draws its training-time randomness (dropout masks) from, and how.
 
 Normally that is torch's global generator. A sharded training step
 (``training/shards.py``) trains parts of one batch on several threads at
@@ -32,3 +32,14 @@ def drawing_from(source: torch.Generator) -> Iterator[None]:
         yield
     finally:
         _local.generator = before
+
+
+def dropout_mask(shape, p: float, like: torch.Tensor) -> torch.Tensor:
+    """An inverted-dropout mask: zeros with probability ``p``, else ``1 / (1 - p)``.
+
+    Drawn as ``nn.Dropout1d`` draws its own (one Bernoulli tensor of ``shape``),
+    from this thread's generator.
+    """
+    keep = torch.empty(shape, dtype=like.dtype, device=like.device)
+    keep.bernoulli_(1 - p, generator=generator())
+    return keep.div_(1 - p)

@@ -29,7 +29,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from convseq.errors import UserError
 from convseq.models.ensemble import Ensemble
 from convseq.models.forecast import Anchored, path_or_value
-from convseq.models.gru import dropout_mask
+from convseq.models.random_source import dropout_mask
 from convseq.models.registry import register_model
 from convseq.models.series_linear import SeriesLinear
 
