@@ -20,7 +20,7 @@ from pathlib import Path
 
 import convseq  # noqa: F401  (before torch: convseq's thread settings)
 import convseq.models.forecast as forecast
-from convseq.cli.main import main as convseq_main
+from convseq.cli import main as convseq_main
 
 
 def run(preset: str, epochs: int, seed: int, shards: int, folder: Path) -> list[float]:

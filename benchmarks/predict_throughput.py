@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convseq.cli.main import main as convseq_main
+from convseq.cli import main as convseq_main
 from convseq.cli.run import run_experiment
 from convseq.data.imdb import load_imdb
 from convseq.data.tokenize import encode

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convseq.cli.main import main
+from convseq.cli import main
 
 START = datetime(2020, 1, 1)
 # 48 h of hourly rows, every 2nd (24 steps: series-cnn-gru needs 19), 6 h ahead of the last row

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from convseq.cli.main import main
+from convseq.cli import main
 
 
 def exported_max_diff(run: Path) -> float:

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from convseq.cli.main import main
+from convseq.cli import main
 
 RUN_FILES = {
     "config.json",

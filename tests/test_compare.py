@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.evaluation.compare import compare
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 import convseq.training.trainer as trainer_module
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.data.batches import ArrayBatches
 from convseq.training.seed import seed_everything
 from convseq.training.tasks import make_task

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import convseq
-from convseq.cli.main import main
+from convseq.cli import main
 from tests.text_helpers import SENTIMENT, TOPICS, make_rows, train, write_csv
 
 ort = pytest.importorskip(

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import convseq
-from convseq.cli.main import main
+from convseq.cli import main
 from tests.forecast_helpers import hourly_values, refused, train_forecast, write_series
 
 ort = pytest.importorskip(

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.errors import UserError
 from tests.series_files import ett_lines, write_ett, write_jena
 

@@ -12,7 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import convseq
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.data.windows import Windows
 from convseq.errors import UserError
 from convseq.models import build_model

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.errors import UserError
 from convseq.models.ensemble import members_of
 

@@ -12,7 +12,7 @@ import torch
 from tokenizers import normalizers
 
 import convseq
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.data.tokenize import encode, fit_tokenizer
 from convseq.inference.encode import TextEncoder
 from convseq.inference.fold import FoldedTextCNN

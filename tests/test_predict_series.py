@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import convseq
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.data.windows import Windows
 from tests.forecast_helpers import (
     QUICK,

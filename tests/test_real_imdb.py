@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from convseq.cli.main import main
+from convseq.cli import main
 from tests.conftest import SHARED_DATA
 
 TARBALL = SHARED_DATA / "aclImdb_v1.tar.gz"

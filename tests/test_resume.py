@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from convseq.cli.main import main
+from convseq.cli import main
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 RUN_ARGS = ["--epochs", "4", "--batch-size", "4", "--max-len", "60", "--vocab-size", "40"]
@@ -42,7 +42,7 @@ def save(state, path):
 
 batches.ArrayBatches.epoch = epoch
 trainer.torch.save = save
-from convseq.cli.main import main
+from convseq.cli import main
 sys.exit(main(sys.argv[4:]))
 """
 

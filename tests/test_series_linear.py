@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import convseq
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.models import build_model
 from convseq.models.ensemble import Ensemble, members_of
 from convseq.models.series_linear import SeriesLinear

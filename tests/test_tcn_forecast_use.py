@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import convseq
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.data.derived import CALENDAR_COLUMNS, calendar_features, source_columns
 from tests.forecast_helpers import START, hourly_values, train_forecast, write_series
 from tests.series_files import JENA_COLUMNS, write_jena

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.data.derived import CALENDAR_COLUMNS
 from convseq.models import build_model
 from tests.series_files import JENA_COLUMNS, write_ett, write_jena

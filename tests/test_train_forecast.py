@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 import convseq
-from convseq.cli.main import main
+from convseq.cli import main
 from convseq.data.series import Series
 from convseq.data.time_index import extrapolate, fill_gaps, find_gaps
 from convseq.errors import UserError
@@ -232,7 +232,7 @@ def epoch(self, n):
             os.kill(os.getpid(), signal.SIGKILL)
         yield batch
 windows.Windows.epoch = epoch
-from convseq.cli.main import main
+from convseq.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

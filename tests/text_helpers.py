@@ -7,7 +7,7 @@ import json
 import random
 from pathlib import Path
 
-from convseq.cli.main import main
+from convseq.cli import main
 
 TOPICS = {
     "sport": "goal match team score player coach league".split(),

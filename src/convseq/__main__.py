@@ -1,3 +1,3 @@
-from convseq.cli.main import main
+from convseq.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -1,4 +1,4 @@
-"""The Python API, as short as the command line.
+"""The Python API: the same presets and pipelines as the command line, with Python values.
 
     import convseq
 
@@ -6,119 +6,86 @@
     classifier.predict(["a wonderful film"])       # [Prediction(label='pos', probability=0.93)]
     convseq.load("runs/reviews").evaluate("test.csv")
 
-    forecaster = convseq.train_forecast("load.csv", time_column="date", target="load")
-    forecaster.predict("load.csv")                 # Forecast(window_end=..., time=..., value=...)
+    forecaster = convseq.train_forecast(frame, time_column="date", target="load", features=["load"])
+    forecaster.predict(frame)                       # Forecast(window_end=..., time=..., value=...)
 
-These functions go through the same code as ``convseq train text|forecast``
-and ``convseq predict``, so a run made from Python is an ordinary run folder.
+    convseq.run("etth1-tcn", epochs=5)              # any preset of `convseq list`
+
+Settings are the command line's options with underscores, given as Python
+values (lists, dicts of model settings, a pandas DataFrame as data): no
+string round trip. A run made here is an ordinary run folder. Nothing here
+changes the process: threads are the caller's.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from convseq import pipelines
 from convseq.errors import UserError
+from convseq.inference.load import load_run
+from convseq.presets import get_preset
 
 
 def load(run_dir: str | Path):
-    """The trained model of a finished run folder, ready to ``predict``, ``evaluate``, ``export_onnx``.
+    """The trained model of a finished run: ``predict``, ``evaluate``, ``export_onnx``.
 
     A text run gives a ``TextClassifier``, a forecasting run a ``SeriesForecaster``.
     """
-    from convseq.inference.load import load_run
-
     return load_run(run_dir)
 
 
-def train_text(
-    data: str | Path | None = None,
+def run(
+    preset: str,
     *,
-    text_column: str = "text",
-    label_column: str = "label",
-    val: str | Path | None = None,
-    test: str | Path | None = None,
-    model: str = "text-cnn",
-    model_settings: dict | None = None,
-    classes: list[str] | None = None,
-    encoding: str = "utf-8",
+    model: str | None = None,
     out: str | Path | None = None,
     resume: str | Path | None = None,
+    frame=None,
     **settings,
 ):
-    """Train a text classifier on a labelled file (or continue a killed run) and load it.
-
-    ``settings`` are the options of ``convseq train text`` with underscores
-    (``epochs``, ``batch_size``, ``lr``, ``vocab_size``, ``max_len``, ``seed``, ...).
-    """
-    from convseq.cli.run import run_in_folder
-    from convseq.cli.train import absolute
-    from convseq.workflows.train_text import TRAIN_TEXT
-
-    if resume is None:
-        if data is None:
-            raise UserError("train_text needs a data file or folder (or resume=RUN_DIR)")
-        settings.update(
-            data=absolute(str(data)),
-            text_column=text_column,
-            label_column=label_column,
-            val=absolute(str(val)) if val else "",
-            test=absolute(str(test)) if test else "",
-            model=model,
-            model_settings=json.dumps(model_settings or {}),
-            classes=",".join(classes) if classes else "",
-            encoding=encoding,
-        )
-    folder = run_in_folder(
-        TRAIN_TEXT,
-        settings,
-        out=str(out) if out is not None else None,
-        resume=str(resume) if resume is not None else None,
-    )
+    """Run (or continue) the preset ``preset`` with ``settings`` changed; its trained model."""
+    if resume is not None:
+        folder = pipelines.resume(preset, resume, settings, frame)
+    else:
+        folder = pipelines.start(get_preset(preset).make_run(settings, model, frame), out)
     return load(folder.path)
 
 
-def train_forecast(
-    data: str | Path | None = None,
-    *,
-    time_column: str = "date",
-    target: str = "",
-    features: list[str] | None = None,
-    model: str = "series-cnn-gru",
-    model_settings: dict | None = None,
-    fill: str = "none",
-    out: str | Path | None = None,
-    resume: str | Path | None = None,
-    **settings,
-):
-    """Train a forecaster on a CSV series (or continue a killed run) and load it.
+def _data(data, resume) -> tuple[dict, object]:
+    """A file path as the ``data`` setting, or a DataFrame passed on as it is."""
+    if data is None:
+        if resume is None:
+            raise UserError(
+                "pass the data (a file, a folder or a pandas DataFrame), or resume=RUN_DIR"
+            )
+        return {}, None
+    if hasattr(data, "columns"):
+        return {}, data
+    return {"data": str(data)}, None
 
-    ``settings`` are the options of ``convseq train forecast`` with underscores
-    (``lookback``, ``step``, ``delay``, ``splits``, ``epochs``, ``batch_size``,
-    ``lr``, ``units``, ``time_format``, ``seed``, ...).
+
+def train_text(data=None, *, model: str | None = None, model_settings: dict | None = None,
+               out=None, resume=None, **settings):  # fmt: skip
+    """Train a text classifier on labelled texts (a file, a folder per class or a DataFrame).
+
+    ``settings`` are the options of ``convseq train text`` (``epochs``,
+    ``max_len``, ``text_column``, ``val``, ``classes=[...]``, ...);
+    ``model_settings`` the model's (``{"embed_dim": 64}``).
     """
-    from convseq.cli.run import run_in_folder
-    from convseq.cli.train import absolute
-    from convseq.workflows.train_forecast import TRAIN_FORECAST
+    given, frame = _data(data, resume)
+    merged = {**given, **(model_settings or {}), **settings}
+    return run("train-text", model=model, out=out, resume=resume, frame=frame, **merged)
 
-    if resume is None:
-        if data is None:
-            raise UserError("train_forecast needs a CSV file (or resume=RUN_DIR)")
-        if isinstance(features, str):
-            raise UserError("features must be a list of column names, e.g. ['load', 'temp']")
-        settings.update(
-            data=absolute(str(data)),
-            time_column=time_column,
-            target=target,
-            features=",".join(features or []),
-            model=model,
-            model_settings=json.dumps(model_settings or {}),
-            fill=fill,
-        )
-    folder = run_in_folder(
-        TRAIN_FORECAST,
-        settings,
-        out=str(out) if out is not None else None,
-        resume=str(resume) if resume is not None else None,
-    )
-    return load(folder.path)
+
+def train_forecast(data=None, *, model: str | None = None, model_settings: dict | None = None,
+                   out=None, resume=None, **settings):  # fmt: skip
+    """Train a forecaster on a series (a table file or a DataFrame with a time column).
+
+    ``settings`` are the options of ``convseq train forecast`` (``target``,
+    ``time_column``, ``features=[...]``, ``lookback``, ``epochs``, ...);
+    ``model_settings`` the model's (``{"dilations": [1, 2, 4]}``).
+    """
+    given, frame = _data(data, resume)
+    merged = {**given, **(model_settings or {}), **settings}
+    return run("train-forecast", model=model, out=out, resume=resume, frame=frame, **merged)

@@ -1,14 +1,17 @@
 """Write files so that a crash never leaves a half-written one behind.
 
 Every output goes to a temporary file in the same folder and is renamed into
-place, which is atomic on POSIX and Windows.
+place, which is atomic on POSIX and Windows. The file gets the mode a plain
+``open()`` would give it under the user's umask, and a file it replaces
+keeps its own mode.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import stat
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,14 +20,16 @@ def write_with(path: str | Path, writer: Callable[[str], None]) -> Path:
     """Call ``writer(tmp_path)`` and move the result to ``path`` only if it succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
-        writer(tmp)
+        with open(tmp, "xb"):  # created with the umask's mode, as open() would make ``path``
+            pass
+        mode = stat.S_IMODE((path if path.exists() else tmp).stat().st_mode)
+        writer(str(tmp))
+        os.chmod(tmp, mode)  # some writers (safetensors) recreate the file privately
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

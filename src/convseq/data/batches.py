@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import torch
 
-from convseq.training.seed import epoch_generator
+from convseq.errors import UserError
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A generator for one epoch's data order that depends only on (seed, epoch).
+
+    Deriving it this way, rather than from a running stream, lets a resumed
+    run replay exactly the epochs it missed.
+    """
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
 class ArrayBatches:
@@ -21,8 +30,6 @@ class ArrayBatches:
         seed: int = 0,
     ):
         if batch_size < 1:
-            from convseq.errors import UserError
-
             raise UserError(
                 f"batch size must be at least 1, got {batch_size}; pass e.g. --batch-size 32"
             )

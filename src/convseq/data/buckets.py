@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from convseq.data.batches import epoch_generator
 from convseq.errors import UserError
-from convseq.training.seed import epoch_generator
 
 
 class LengthBuckets:

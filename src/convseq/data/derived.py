@@ -27,7 +27,6 @@ from convseq.data.series import Series
 from convseq.errors import UserError
 
 CALENDAR_COLUMNS = ("day sin", "day cos", "year sin", "year cos")
-JENA_WIND = "wv (m/s),max. wv (m/s),wd (deg)"
 SECONDS_PER_DAY = 86_400
 
 
@@ -54,19 +53,6 @@ def calendar_features(times: np.ndarray) -> np.ndarray:
     )
 
 
-def parse_wind_columns(text: str) -> tuple[list[str], str]:
-    """``"speed[,speed...],direction"`` -> (speed columns, direction column)."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if len(names) < 2:
-        raise UserError(
-            f"--wind-columns needs one or more speed columns and then the direction column, "
-            f"got {text!r}; pass e.g. '{JENA_WIND}'"
-        )
-    if len(set(names)) != len(names):
-        raise UserError(f"--wind-columns names a column twice: {text!r}")
-    return names[:-1], names[-1]
-
-
 def wind_vectors(speeds: np.ndarray, degrees: np.ndarray) -> tuple[np.ndarray, int]:
     """``(rows, 2 * speeds)``: x and y of each speed column along the direction.
 
@@ -91,22 +77,25 @@ def wind_column_names(speeds: list[str]) -> list[str]:
     return names
 
 
-def derive(series: Series, settings: dict) -> tuple[Series, dict]:
-    """The series with the derived columns the settings ask for, and a record of them.
+def derive(
+    series: Series, calendar: bool = False, wind: list[str] | None = None, target: str = ""
+) -> tuple[Series, dict]:
+    """The series with the derived columns asked for, and a record of them.
 
-    With ``wind_vector`` the speed and direction columns are replaced by the
-    vector components; with ``calendar`` the four calendar columns are added
-    at the end. The record is ``{"calendar": [...], "wind": {...} or None}``.
+    With ``wind`` (speed columns, then the direction column) those columns are
+    replaced by the vector components; with ``calendar`` the four calendar
+    columns are added at the end. The record is ``{"calendar": [...], "wind":
+    {...} or None}``.
     """
     columns, values = list(series.columns), series.values
     record: dict = {"calendar": [], "wind": None}
-    if settings.get("wind_vector"):
-        speeds, direction = parse_wind_columns(settings["wind_columns"])
+    if wind:
+        speeds, direction = list(wind[:-1]), wind[-1]
         for name in (*speeds, direction):
             series.index_of(name, "wind columns (--wind-columns)")
-        if settings.get("target") in (*speeds, direction):
+        if target in (*speeds, direction):
             raise UserError(
-                f"the target {settings['target']!r} is one of the wind columns; forecast it "
+                f"the target {target!r} is one of the wind columns; forecast it "
                 "without --wind-vector, or pick another target"
             )
         components, clipped = wind_vectors(
@@ -124,7 +113,7 @@ def derive(series: Series, settings: dict) -> tuple[Series, dict]:
         }
         if clipped:
             print(f"wind: {clipped} negative speed readings clipped to 0")
-    if settings.get("calendar"):
+    if calendar:
         clash = [c for c in CALENDAR_COLUMNS if c in columns]
         if clash:
             raise UserError(
@@ -155,11 +144,7 @@ def rederive(series: Series, record: dict | None, columns: list[str]) -> Series:
     """``series`` (raw columns) with the derived columns of ``record``, ordered as ``columns``."""
     record = record or {}
     wind = record.get("wind")
-    settings = {
-        "calendar": bool(record.get("calendar")),
-        "wind_vector": bool(wind),
-        "wind_columns": ",".join([*wind["speeds"], wind["direction"]]) if wind else "",
-    }
-    series, _ = derive(series, settings)
+    columns_in = [*wind["speeds"], wind["direction"]] if wind else None
+    series, _ = derive(series, bool(record.get("calendar")), columns_in)
     order = [series.columns.index(c) for c in columns]
     return replace(series, values=series.values[:, order], columns=list(columns))

@@ -13,6 +13,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from convseq.data.locate import RemoteFile, locate
 from convseq.errors import UserError
 
@@ -86,3 +88,34 @@ def read_imdb_tarball(path: str | Path, with_unsup: bool = False) -> ImdbData:
 
 def load_imdb(data_dir: str | Path | None = None, with_unsup: bool = False) -> ImdbData:
     return read_imdb_tarball(locate(IMDB, data_dir), with_unsup=with_unsup)
+
+
+def subset(split: TextSplit, n: int, seed: int) -> TextSplit:
+    """A seeded random subset of ``n`` samples (all of them when ``n`` is 0)."""
+    if not n or n >= len(split):
+        return split
+    return pick(split, np.random.default_rng(seed).permutation(len(split))[:n])
+
+
+def pick(split: TextSplit, indices) -> TextSplit:
+    return TextSplit([split.texts[i] for i in indices], [split.labels[i] for i in indices])
+
+
+def split_imdb(
+    data: ImdbData, validation_split: float, limit: int, seed: int
+) -> tuple[TextSplit, TextSplit, TextSplit]:
+    """Training part, validation and test reviews, as Keras's ``validation_split`` takes them:
+    the last ``validation_split`` of a seeded shuffle of the training reviews.
+
+    Tools that score a finished run call this with its config, so they hold
+    out exactly the reviews the run did.
+    """
+    train = subset(data.train, limit, seed)
+    order = np.random.default_rng(seed).permutation(len(train))
+    cut = int(round(len(train) * (1 - validation_split)))
+    if cut == 0 or cut == len(train):
+        raise UserError(
+            f"{len(train)} reviews are too few for a {validation_split} validation split; "
+            "use more data (--limit)"
+        )
+    return pick(train, order[:cut]), pick(train, order[cut:]), subset(data.test, limit, seed + 1)

@@ -65,6 +65,16 @@ def locate(remote: RemoteFile, data_dir: str | Path | None = None, download: boo
     return fetch(remote, cache_dir() / remote.name)
 
 
+def locate_any(forms: tuple[RemoteFile, ...], data_dir: str | Path | None = None) -> Path:
+    """The first of ``forms`` found locally (any folder, in order), else the last one downloaded."""
+    for remote in forms:
+        try:
+            return locate(remote, data_dir, download=False)
+        except UserError:
+            continue
+    return locate(forms[-1], data_dir)
+
+
 def fetch(remote: RemoteFile, target: Path) -> Path:
     """Download ``remote`` to ``target`` with a progress bar, verifying size and sha256."""
 

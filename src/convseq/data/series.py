@@ -1,51 +1,100 @@
-"""Multivariate time series read from CSV files: one timestamp column plus numeric columns.
+"""Time series read through pandas: a time column plus numeric columns, and what the rows hold.
 
-The numbers are parsed by numpy's C reader, so the 420,551-row Jena file loads in
-about a second. Only when that fast path fails does a slow row-by-row scan run,
-to name the exact line and column of the bad cell in a one-line ``UserError``.
-Timestamps must be strictly increasing: windows count rows, so an unsorted or
-repeated time silently breaks every lookback and delay.
+Windows count rows, so a row whose time steps back, repeats an earlier time,
+or follows a gap changes what a window means. Every series is read with a
+``RowReport`` that counts those rows and the -9999 error marks some weather
+files use, and ``time_order`` says what to do about them:
+
+- ``check`` (a user's file): refuse, naming the row and these options;
+- ``as-given``: take the rows in file order, as the reference chapter takes
+  the Jena file (its splits are row numbers), and only count them;
+- ``drop-repeats``: keep the first row of each time (an exact copy is
+  dropped whatever the order), then refuse steps back that remain;
+- ``sort``: sort by time (stable) and keep the first row of each time.
+
+Nothing is reordered or dropped unless the option says so, and the report
+(in the run's summary and ``metrics.json``) says what was.
 """
 
 from __future__ import annotations
 
-import csv
-import zipfile
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from convseq.data.locate import RemoteFile, locate
+from convseq.config import TIME_ORDERS
+from convseq.data.locate import RemoteFile, locate_any
+from convseq.data.tables import check_columns, read_table
 from convseq.errors import UserError, closest
 
-JENA_ZIP = RemoteFile(
-    name="jena_climate_2009_2016.csv.zip",
-    url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/jena_climate_2009_2016.csv.zip",
-)
-JENA_CSV = RemoteFile(name="jena_climate_2009_2016.csv", url=JENA_ZIP.url)
-JENA_TIME_COLUMN = "Date Time"
-JENA_TIME_FORMAT = "%d.%m.%Y %H:%M:%S"
+SENTINEL = -9999.0  # how the Jena station marks a failed reading
+HEADER_LINES = 1  # file line of data row i is i + 1 + HEADER_LINES
 
-ETTH1 = RemoteFile(
-    name="ETTh1.csv",
-    url="https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/ETTh1.csv",
-    sha256="f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
-    size=2_589_657,
-)
 
-DUPLICATE_POLICIES = ("error", "drop")
+@dataclass
+class RowReport:
+    """What the rows of a series hold that windows care about, and what was done about it."""
+
+    rows: int
+    repeated_rows: int = 0  # exact copies (time and values) of an earlier row
+    repeated_times: int = 0  # rows whose time an earlier row already has
+    steps_back: int = 0  # rows whose time comes before the row above
+    first_step_back: str = ""
+    sentinels: dict = field(default_factory=dict)  # column -> cells holding -9999
+    policy: str = "as-given"
+    dropped: int = 0
+    sorted: bool = False
+    gaps: dict = field(default_factory=dict)  # time_index.GapReport.to_dict()
+
+    def lines(self, source: str) -> list[str]:
+        """Human-readable notes for the run's summary (none for a clean series)."""
+        notes = []
+        if self.steps_back or self.repeated_times:
+            notes.append(
+                f"{source}: {self.steps_back} step{'s'[: self.steps_back != 1]} back in time"
+                f"{f' (first: {self.first_step_back})' if self.first_step_back else ''}, "
+                f"{self.repeated_times} row{'s'[: self.repeated_times != 1]} repeating an earlier "
+                f"time ({self.repeated_rows} exact cop{'ies' if self.repeated_rows != 1 else 'y'}); "
+                + self._what_was_done()
+            )
+        if self.sentinels:
+            cells = ", ".join(f"{c} {n}" for c, n in self.sentinels.items())
+            notes.append(f"{source}: -9999 error marks kept as values: {cells}")
+        return notes
+
+    def _what_was_done(self) -> str:
+        if self.policy == "sort":
+            return f"sorted by time, {self.dropped} repeated times dropped (--time-order sort)"
+        if self.policy == "drop-repeats":
+            return f"{self.dropped} repeated times dropped (--time-order drop-repeats)"
+        return "rows kept in file order (--time-order as-given)"
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "time_order": self.policy,
+            "steps_back": self.steps_back,
+            "first_step_back": self.first_step_back or None,
+            "repeated_times": self.repeated_times,
+            "repeated_rows": self.repeated_rows,
+            "dropped": self.dropped,
+            "sorted": self.sorted,
+            "sentinels": self.sentinels,
+            "gaps": self.gaps,
+        }
 
 
 @dataclass
 class Series:
-    """Rows in time order: ``values[i, j]`` is column ``columns[j]`` at ``times[i]``."""
+    """Rows in the order chosen: ``values[i, j]`` is column ``columns[j]`` at ``times[i]``."""
 
-    times: np.ndarray  # datetime64[s], strictly increasing
+    times: np.ndarray  # datetime64[s]
     values: np.ndarray  # float64, (rows, columns), all finite
     columns: list[str]
     source: str
+    report: RowReport | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -58,306 +107,212 @@ class Series:
             )
         return self.columns.index(name)
 
-
-# ------------------------------------------------------------------ reading
-def read_text(path: str | Path, encoding: str = "utf-8") -> str:
-    """The CSV text of ``path``, or of the single CSV inside it when it is a zip.
-
-    A UTF-8 byte-order mark is dropped.
-    """
-    path, shown = Path(path), encoding
-    if encoding.lower().replace("-", "").replace("_", "") == "utf8":
-        encoding = "utf-8-sig"
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                members = [
-                    m
-                    for m in archive.namelist()
-                    if m.lower().endswith(".csv")
-                    and not m.startswith("__MACOSX/")
-                    and not Path(m).name.startswith("._")
-                ]
-                if len(members) != 1:
-                    raise UserError(
-                        f"{path} holds {len(members)} CSV files, expected exactly one; "
-                        "unzip it and pass the CSV itself"
-                    )
-                raw = archive.read(members[0])
-        else:
-            raw = path.read_bytes()
-        return raw.decode(encoding)
-    except LookupError:
-        raise UserError(f"unknown encoding {shown!r}; pass e.g. --encoding latin-1") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"cannot read {path} as {shown} ({exc.reason} at byte {exc.start}); "
-            "pass its encoding with --encoding, e.g. --encoding latin-1"
-        ) from None
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise UserError(f"cannot read {path} ({exc}); pass a CSV file") from None
+    @property
+    def increasing(self) -> bool:
+        return bool(len(self.times) < 2 or (np.diff(self.times) > np.timedelta64(0, "s")).all())
 
 
-def read_series_csv(
-    path: str | Path,
-    time_column: str,
-    columns: list[str] | None = None,
-    time_format: str | None = None,
-    duplicate_times: str = "error",
-    encoding: str = "utf-8",
-) -> Series:
-    """Parse a CSV (plain or zipped) into a ``Series`` of its numeric columns.
+# ------------------------------------------------------------------- reading
+def line_of(row: int) -> int:
+    return row + 1 + HEADER_LINES
 
-    ``columns`` picks the numeric columns (default: every column but the
-    timestamp); ``time_format`` is a ``strptime`` pattern (default: ISO 8601).
-    ``duplicate_times="drop"`` keeps the first of rows that repeat a timestamp,
-    instead of refusing the file.
-    """
-    if duplicate_times not in DUPLICATE_POLICIES:
-        raise UserError(
-            f"duplicate_times must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicate_times!r}"
-        )
-    source = Path(path).name
-    lines = read_text(path, encoding).splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if len(lines) < 2:
-        raise UserError(f"{source} has no data rows; pass a CSV with a header and rows")
-    header = next(csv.reader([lines[0]]))
-    if time_column not in header:
-        raise UserError(
-            f"{source} has no timestamp column {time_column!r}{closest(time_column, header)}; "
-            f"its columns are: {', '.join(header)}"
-        )
-    time_idx = header.index(time_column)
-    if columns is None:
-        columns = [c for c in header if c != time_column]
-    for name in columns:
-        if name not in header:
+
+def parse_times(raw: pd.Series, time_format: str, source: str, time_column: str) -> np.ndarray:
+    """Times as datetime64[s], naming the first line whose time cannot be read."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = pd.to_datetime(raw)
+    else:
+        text = raw.astype(str).str.strip()
+        fmt = time_format or "ISO8601"
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        if parsed.isna().any() and not time_format:  # other common layouts, e.g. 2020/01/31 10:00
+            parsed = pd.to_datetime(text, format="mixed", errors="coerce", dayfirst=False)
+        bad = np.flatnonzero(parsed.isna().to_numpy())
+        if bad.size:
+            row = int(bad[0])
+            expected = f"the format {time_format!r}" if time_format else "a date and time"
             raise UserError(
-                f"{source} has no column {name!r}{closest(name, header)}; "
-                f"its columns are: {', '.join(header)}"
+                f"{source} line {line_of(row)}: {time_column} {raw.iloc[row]!r} is not "
+                f"{expected}; fix that row or pass --time-format"
             )
-    if not columns:
-        raise UserError(f"{source} has no numeric columns besides {time_column!r}")
-    value_idx = [header.index(c) for c in columns]
-    body = lines[1:]
-    values = _parse_numbers(body, header, value_idx, source)
-    times = _parse_times(body, time_idx, time_format, source)
-    _check_finite(values, columns, source)
-    times, values = _check_order(times, values, source, duplicate_times)
-    return Series(times, values, list(columns), source)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert(None)
+    return parsed.to_numpy().astype("datetime64[s]")
 
 
-def _parse_numbers(body: list[str], header: list[str], value_idx: list[int], source: str):
-    try:
-        values = np.loadtxt(
-            body,
-            delimiter=",",
-            quotechar='"',
-            usecols=value_idx,
-            dtype=np.float64,
-            ndmin=2,
-        )
-    except ValueError:
-        _explain_bad_cell(body, header, value_idx, source)
-        raise  # _explain_bad_cell always raises; this keeps type checkers calm
+def numeric_values(frame: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
+    """The columns as float64, naming the first line of a cell that is empty or not a number."""
+    values = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, name in enumerate(columns):
+        raw = frame[name]
+        numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(numbers))
+        if bad.size:
+            row = int(bad[0])
+            cell = raw.iloc[row]
+            shown = "an empty cell" if pd.isna(cell) or str(cell).strip() == "" else repr(cell)
+            raise UserError(
+                f"{source} line {line_of(row)}, column {name!r}: {shown} is not a number; "
+                "fix or remove that row, or leave the column out with --features"
+            )
+        values[:, j] = numbers
     return values
 
 
-def _explain_bad_cell(body, header, value_idx, source) -> None:
-    """Find the first malformed row or cell the slow way and raise a precise error."""
-    for offset, row in enumerate(csv.reader(body)):
-        line = offset + 2  # the header is line 1
-        if len(row) != len(header):
+def series_from_frame(
+    frame: pd.DataFrame,
+    source: str,
+    time_column: str,
+    columns: list[str] | None = None,
+    time_format: str = "",
+    time_order: str = "check",
+) -> Series:
+    """A ``Series`` of ``columns`` (default: all but the time) ordered as ``time_order`` says."""
+    if time_order not in TIME_ORDERS:
+        raise UserError(f"--time-order must be one of {', '.join(TIME_ORDERS)}, got {time_order!r}")
+    frame = frame.reset_index() if time_column not in frame.columns else frame
+    frame.columns = [str(c) for c in frame.columns]
+    check_columns(frame, [time_column], source, {time_column: "--time-column"})
+    if columns is None:
+        columns = [c for c in frame.columns if c != time_column and c != "index"]
+    check_columns(frame, columns, source, dict.fromkeys(columns, "--features or --target"))
+    if not columns:
+        raise UserError(f"{source} has no numeric columns besides {time_column!r}")
+    if len(frame) == 0:
+        raise UserError(f"{source} has no data rows; pass a table with a header and rows")
+    times = parse_times(frame[time_column], time_format, source, time_column)
+    values = numeric_values(frame, columns, source)
+    return order_rows(Series(times, values, list(columns), source), time_order)
+
+
+def order_rows(series: Series, policy: str) -> Series:
+    """Count steps back, repeats and error marks, then apply the time-order policy."""
+    times, values = series.times, series.values
+    report = RowReport(rows=len(times), policy=policy)
+    step = np.diff(times)
+    back = np.flatnonzero(step < np.timedelta64(0, "s")) + 1
+    report.steps_back = int(back.size)
+    if back.size:
+        i = int(back[0])
+        report.first_step_back = f"line {line_of(i)}, {_iso(times[i])} after {_iso(times[i - 1])}"
+    stamp = pd.Series(times)
+    repeated = stamp.duplicated(keep="first").to_numpy()
+    report.repeated_times = int(repeated.sum())
+    whole = pd.DataFrame(values).assign(_t=times)
+    report.repeated_rows = int(whole.duplicated(keep="first").sum())
+    marks = (values == SENTINEL).sum(axis=0)
+    report.sentinels = {c: int(n) for c, n in zip(series.columns, marks, strict=True) if n}
+    if policy == "check" and (back.size or repeated.any()):
+        raise UserError(_refusal(series.source, times, back, repeated))
+    keep = np.arange(len(times))
+    if policy == "sort":
+        keep = np.argsort(times, kind="stable")
+        report.sorted = bool(back.size)
+    if policy in ("sort", "drop-repeats"):
+        keep = keep[~repeated[keep]]
+        report.dropped = len(times) - len(keep)
+        left = np.diff(times[keep]) < np.timedelta64(0, "s")
+        if left.any():
+            i = int(keep[np.flatnonzero(left)[0] + 1])
             raise UserError(
-                f"{source} line {line} has {len(row)} fields but the header has {len(header)}; "
-                "fix or remove that line"
+                f"{series.source} line {line_of(i)}: time {_iso(times[i])} comes before the "
+                "rows above it even without repeats; pass --time-order sort or as-given"
             )
-        for j in value_idx:
-            cell = row[j].strip()
-            try:
-                float(cell)
-            except ValueError:
-                shown = repr(cell) if cell else "an empty cell"
-                raise UserError(
-                    f"{source} line {line}, column {header[j]!r}: {shown} is not a number; "
-                    "fix or remove that row, or leave the column out"
-                ) from None
-    raise UserError(f"{source} is not a well-formed CSV; check its delimiters and quoting")
+    return Series(times[keep], values[keep], series.columns, series.source, report)
 
 
-def _check_finite(values: np.ndarray, columns: list[str], source: str) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = (int(v) for v in np.argwhere(bad)[0])
-        raise UserError(
-            f"{source} line {row + 2}, column {columns[col]!r}: {values[row, col]} is not a "
-            "finite number; fill or remove the missing values first"
-        )
-
-
-def _parse_times(body: list[str], time_idx: int, time_format: str | None, source: str):
-    raw = np.loadtxt(body, delimiter=",", quotechar='"', usecols=time_idx, dtype=str, ndmin=1)
-    if time_format == JENA_TIME_FORMAT:
-        fast = _jena_times(raw)
-        if fast is not None:
-            return fast
-    if time_format is None:
-        try:
-            return np.array(raw, dtype="datetime64[s]")
-        except ValueError:
-            for offset, text in enumerate(raw):
-                try:
-                    np.datetime64(text, "s")
-                except ValueError:
-                    raise UserError(
-                        f"{source} line {offset + 2}: timestamp {str(text)!r} is not ISO 8601 "
-                        "(YYYY-MM-DD HH:MM:SS); fix it or give the time format"
-                    ) from None
-            raise
-    parsed = []
-    for offset, text in enumerate(raw):
-        try:
-            parsed.append(datetime.strptime(text, time_format))
-        except ValueError:
-            raise UserError(
-                f"{source} line {offset + 2}: timestamp {str(text)!r} does not match the format "
-                f"{time_format!r}; fix that row"
-            ) from None
-    return np.array(parsed, dtype="datetime64[s]")
-
-
-def _jena_times(raw: np.ndarray) -> np.ndarray | None:
-    """``dd.mm.yyyy HH:MM:SS`` to datetime64 by moving bytes into ISO order, all rows at once.
-
-    Returns None when any row breaks the fixed layout, so that the slow path
-    can name it.
-    """
-    if raw.size == 0 or (np.char.str_len(raw) != 19).any():
-        return None
-    try:
-        chars = raw.astype("S19").view(np.uint8).reshape(-1, 19)
-    except UnicodeEncodeError:
-        return None
-    if not (
-        (chars[:, 2] == ord(".")) & (chars[:, 5] == ord(".")) & (chars[:, 10] == ord(" "))
-    ).all():
-        return None
-    iso = chars[:, [6, 7, 8, 9, 2, 3, 4, 2, 0, 1, 10, 11, 12, 13, 14, 15, 16, 17, 18]]
-    iso[:, [4, 7]] = ord("-")
-    iso[:, 10] = ord("T")
-    try:
-        return iso.copy().view("S19").ravel().astype("datetime64[s]")
-    except ValueError:
-        return None
-
-
-def _check_order(times, values, source: str, duplicate_times: str):
-    if len(times) < 2:
-        return times, values
-    gaps = np.diff(times)
-    backwards = np.flatnonzero(gaps < np.timedelta64(0, "s"))
-    if backwards.size:
-        i = int(backwards[0]) + 1
-        raise UserError(
-            f"{source} line {i + 2}: timestamp {times[i]} comes before {times[i - 1]} on the "
-            "line above; sort the file by time"
-        )
-    repeats = np.flatnonzero(gaps == np.timedelta64(0, "s"))
-    if repeats.size:
-        if duplicate_times == "drop":
-            keep = np.ones(len(times), dtype=bool)
-            keep[repeats + 1] = False
-            return times[keep], values[keep]
-        i = int(repeats[0]) + 1
-        raise UserError(
-            f"{source} line {i + 2} repeats the timestamp {times[i]} of the line above "
-            f"({repeats.size} repeated in all); remove the duplicates or pass "
-            "--duplicate-times drop to keep the first of each"
-        )
-    return times, values
-
-
-# ----------------------------------------------------------------- datasets
-def load_jena(
-    data_dir: str | Path | None = None,
-    duplicate_times: str = "error",
-    columns: list[str] | None = None,
-) -> Series:
-    """The Keras copy of the Jena climate record: the CSV if present, else the zip."""
-    try:
-        path = locate(JENA_CSV, data_dir, download=False)
-    except UserError:
-        path = locate(JENA_ZIP, data_dir)
-    return read_series_csv(
-        path,
-        JENA_TIME_COLUMN,
-        columns,
-        time_format=JENA_TIME_FORMAT,
-        duplicate_times=duplicate_times,
-    )
-
-
-def load_etth1(
-    data_dir: str | Path | None = None,
-    duplicate_times: str = "error",
-    columns: list[str] | None = None,
-) -> Series:
-    return read_series_csv(
-        locate(ETTH1, data_dir), "date", columns, duplicate_times=duplicate_times
-    )
-
-
-# ------------------------------------------------------------------- splits
-def parse_splits(text: str, rows: int) -> list[tuple[int, int]]:
-    """Three row ranges (train, validation, test) from ``text``.
-
-    Either row ranges ``"0:8640,8640:11520,11520:14400"`` (an empty end means
-    the end of the file) or fractions of the rows ``"0.7,0.15,0.15"``.
-    """
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 3:
-        raise UserError(
-            f"--splits needs three parts (train, validation, test), got {text!r}; "
-            "pass e.g. '0:8640,8640:11520,11520:14400' or '0.7,0.15,0.15'"
-        )
-    if all(":" in p for p in parts):
-        ranges = []
-        for p in parts:
-            start, _, end = p.partition(":")
-            try:
-                lo = int(start or 0)
-                hi = int(end) if end else rows
-            except ValueError:
-                raise UserError(
-                    f"--splits part {p!r} is not a row range START:END; pass e.g. '0:8640'"
-                ) from None
-            ranges.append((lo, min(hi, rows)))
+def _refusal(source: str, times: np.ndarray, back: np.ndarray, repeated: np.ndarray) -> str:
+    first_repeat = int(np.flatnonzero(repeated)[0]) if repeated.any() else len(times)
+    first_back = int(back[0]) if back.size else len(times)
+    i = min(first_repeat, first_back)
+    if i == first_back:
+        what = f"time {_iso(times[i])} comes before {_iso(times[i - 1])} on the line above"
     else:
-        try:
-            fractions = [float(p) for p in parts]
-        except ValueError:
-            raise UserError(
-                f"--splits {text!r} mixes fractions and row ranges; use one kind, e.g. '0.7,0.15,0.15'"
-            ) from None
-        if any(f <= 0 for f in fractions) or sum(fractions) > 1 + 1e-9:
-            raise UserError(
-                f"--splits fractions must be positive and sum to at most 1, got {text!r}"
-            )
-        bounds = np.cumsum([0.0, *fractions])
-        ranges = [
-            (int(round(bounds[k] * rows)), int(round(bounds[k + 1] * rows))) for k in range(3)
-        ]
-    for name, (lo, hi) in zip(("train", "validation", "test"), ranges, strict=True):
-        if not 0 <= lo < hi:
-            raise UserError(
-                f"the {name} split {lo}:{hi} is empty or out of the file's {rows} rows; "
-                "fix --splits"
-            )
-    return ranges
+        what = f"time {_iso(times[i])} repeats an earlier row's"
+    return (
+        f"{source} line {line_of(i)}: {what} ({back.size} steps back, {int(repeated.sum())} "
+        "repeated times in all); windows count rows, so pass --time-order as-given to take the "
+        "rows as they are, drop-repeats to keep the first row of each time, or sort"
+    )
+
+
+def _iso(time: np.datetime64) -> str:
+    return str(np.datetime_as_string(time, unit="s")).replace("T", " ")
+
+
+def read_series(
+    path: str | Path,
+    time_column: str,
+    columns: list[str] | None = None,
+    time_format: str = "",
+    encoding: str = "utf-8",
+    time_order: str = "check",
+) -> Series:
+    """The series in a table file (CSV, .gz, .zip, parquet): see ``series_from_frame``."""
+    wanted = None if columns is None else [time_column, *[c for c in columns if c != time_column]]
+    roles = {time_column: "--time-column"}
+    frame = read_table(path, wanted, encoding, roles=roles)
+    return series_from_frame(frame, Path(path).name, time_column, columns, time_format, time_order)
+
+
+# ------------------------------------------------------------------ datasets
+@dataclass(frozen=True)
+class SeriesDataset:
+    """A series convseq knows by name: its file (any of several forms) and its time column."""
+
+    name: str
+    files: tuple[RemoteFile, ...]  # the forms it may be found in, the download last
+    time_column: str
+    time_format: str
+    units: str
+
+
+JENA_URL = (
+    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/jena_climate_2009_2016.csv.zip"
+)
+DATASETS = {
+    d.name: d
+    for d in (
+        SeriesDataset(
+            "jena",
+            tuple(
+                RemoteFile(f"jena_climate_2009_2016.{ext}", JENA_URL)
+                for ext in ("csv", "csv.gz", "csv.zip")
+            ),
+            "Date Time",
+            "%d.%m.%Y %H:%M:%S",
+            "degC",
+        ),
+        SeriesDataset(
+            "etth1",
+            (
+                RemoteFile(
+                    "ETTh1.csv",
+                    "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/ETTh1.csv",
+                    sha256="f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+                    size=2_589_657,
+                ),
+            ),
+            "date",
+            "",
+            "degC",
+        ),
+    )
+}
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | None,
+    columns: list[str] | None = None,
+    time_order: str = "as-given",
+) -> Series:
+    """A named dataset's series, from ``data_dir``, $CONVSEQ_DATA, the cache or a download."""
+    dataset = DATASETS[name]
+    path = locate_any(dataset.files, data_dir)
+    return read_series(path, dataset.time_column, columns, dataset.time_format, "utf-8", time_order)
 
 
 def describe(series: Series) -> str:
-    span = f"{series.times[0]} .. {series.times[-1]}" if len(series) else "empty"
-    return f"{series.source}: {len(series)} rows x {len(series.columns)} columns ({span})"
+    span = f"{_iso(series.times[0])} .. {_iso(series.times[-1])}" if len(series) else "empty"
+    return f"{series.source}: {len(series):,} rows x {len(series.columns)} columns ({span})"

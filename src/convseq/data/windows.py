@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from convseq.data.batches import epoch_generator
 from convseq.errors import UserError
-from convseq.training.seed import epoch_generator
 
 
 def check_window_settings(lookback: int, step: int, delay: int) -> None:

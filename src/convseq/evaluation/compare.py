@@ -1,10 +1,13 @@
-"""``convseq compare DATASET``: the finished runs of one dataset side by side.
+"""``convseq compare``: finished runs side by side, as a Markdown table.
 
-Reads every ``RUNS/*/*/metrics.json`` whose ``dataset`` matches, prints a
-Markdown table and writes it atomically (default ``RUNS/compare-DATASET.md``).
-Classification runs (IMDB, or any run reporting ``test_acc``) show accuracy; series runs show MAE normalized and
-in the target's units, baselines first, then the learned models best first,
-each against the common-sense baseline scored on the same test windows.
+``convseq compare DATASET`` reads every ``metrics.json`` at any depth under
+``--runs`` whose ``dataset`` matches (runs written with ``--out`` included);
+``convseq compare RUN_DIR ...`` takes the run folders given. The table is
+printed and written atomically (default ``RUNS/compare-NAME.md``).
+Classifiers show accuracy and macro-F1 beside the majority class; forecasters
+show MAE normalized and in the target's units, baselines first, then the
+learned models best first, each against the common-sense baseline scored on
+the same test windows.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ BASELINE_ORDER = ("common-sense", "mean")
 
 
 def find_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
+    """Every finished run at any depth under ``runs_dir``."""
     found = []
-    for path in sorted(runs_dir.glob("*/*/metrics.json")):
+    for path in sorted(runs_dir.rglob("metrics.json")):
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
@@ -52,24 +56,38 @@ IMDB_REFERENCES = [
 ]
 
 
-def imdb_table(runs: list[tuple[Path, dict]]) -> str:
-    runs = sorted(runs, key=lambda r: -(r[1].get("test_acc") or 0))
-    header = ["experiment", "run", "model", "params", "s/epoch", "best val acc", "test acc"]
-    references = [
-        [kind, "-", name, "-", "-", "-", f"{acc:.4f}"] for kind, name, acc in IMDB_REFERENCES
-    ]
-    rows = references + [
-        [
-            str(m.get("experiment", "?")),
-            folder.name,
-            str(m.get("model", "?")),
-            _params(m.get("params")),
-            _num(m.get("seconds_per_epoch"), 1),
-            _num(m.get("best_val_acc"), 4),
-            _num(m.get("test_acc"), 4),
+def classification_table(runs: list[tuple[Path, dict]], dataset: str) -> str:
+    runs = sorted(runs, key=lambda r: -(r[1].get("test_acc") or r[1].get("best_val_acc") or 0))
+    header = ["experiment", "run", "model", "params", "s/epoch", "best val acc", "val macro-F1",
+              "test acc", "test macro-F1"]  # fmt: skip
+    rows = []
+    if dataset == "imdb":
+        rows += [
+            [kind, "-", name, "-", "-", "-", "-", f"{acc:.4f}", "-"]
+            for kind, name, acc in IMDB_REFERENCES
         ]
-        for folder, m in runs
-    ]
+    else:
+        baseline = next((m for _, m in runs if "baseline_val_acc" in m), None)
+        if baseline:
+            rows.append(
+                ["baseline", "-", f"majority class ({baseline.get('baseline_class', '?')})", "-", "-",
+                 _num(baseline.get("baseline_val_acc"), 4), _num(baseline.get("baseline_val_macro_f1"), 4),
+                 _num(baseline.get("baseline_test_acc"), 4), _num(baseline.get("baseline_test_macro_f1"), 4)]
+            )  # fmt: skip
+    for folder, m in runs:
+        rows.append(
+            [
+                str(m.get("experiment", "?")),
+                folder.name,
+                str(m.get("model", "?")),
+                _params(m.get("params")),
+                _num(m.get("seconds_per_epoch"), 1),
+                _num(m.get("best_val_acc"), 4),
+                _num(m.get("val_macro_f1"), 4),
+                _num(m.get("test_acc"), 4),
+                _num(m.get("test_macro_f1"), 4),
+            ]
+        )
     return markdown_table(header, rows)
 
 
@@ -135,26 +153,41 @@ def series_table(runs: list[tuple[Path, dict]]) -> str:
     return markdown_table(header, rows)
 
 
-def compare(dataset: str, runs_dir: str | Path = "runs", output: str | Path | None = None) -> Path:
-    """Print and write the comparison table of ``dataset``'s finished runs; return its path."""
+def compare(
+    what: list[str], runs_dir: str | Path = "runs", output: str | Path | None = None
+) -> Path:
+    """Print and write the table of a dataset's finished runs, or of the run folders given."""
     runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
+    folders = [Path(w) for w in what if (Path(w) / "metrics.json").is_file()]
+    if folders and len(folders) != len(what):
+        odd = next(w for w in what if not (Path(w) / "metrics.json").is_file())
         raise UserError(
-            f"runs folder {runs_dir} does not exist; run an experiment first or pass --runs DIR"
+            f"{odd} is not a finished run folder (no metrics.json); pass run folders only"
         )
-    every = find_runs(runs_dir)
-    runs = [(folder, m) for folder, m in every if m.get("dataset") == dataset]
-    if not runs:
-        seen = sorted({str(m.get("dataset")) for _, m in every})
-        hint = f"; datasets with runs there: {', '.join(seen)}" if seen else ""
-        raise UserError(
-            f"no finished {dataset!r} runs under {runs_dir} (no */*/metrics.json with "
-            f'"dataset": "{dataset}"){hint}'
-        )
-    classification = dataset == "imdb" or all("test_acc" in m for _, m in runs)
-    table = imdb_table(runs) if classification else series_table(runs)
-    title = f"# {dataset}: {len(runs)} finished run{'s' if len(runs) != 1 else ''}\n\n"
-    target = Path(output) if output else runs_dir / f"compare-{dataset}.md"
+    if folders:
+        runs = [(f, json.loads((f / "metrics.json").read_text(encoding="utf-8"))) for f in folders]
+        datasets = sorted({str(m.get("dataset")) for _, m in runs})
+        name = datasets[0] if len(datasets) == 1 else "runs"
+    elif len(what) > 1:
+        raise UserError(f"pass one dataset name or run folders, got {' '.join(what)}")
+    else:
+        name = what[0]
+        if not runs_dir.is_dir():
+            raise UserError(
+                f"runs folder {runs_dir} does not exist; run an experiment first or pass --runs DIR"
+            )
+        every = find_runs(runs_dir)
+        runs = [(folder, m) for folder, m in every if m.get("dataset") == name]
+        if not runs:
+            seen = sorted({str(m.get("dataset")) for _, m in every})
+            hint = f"; datasets with runs there: {', '.join(seen)}" if seen else ""
+            raise UserError(f"no finished {name!r} runs at any depth under {runs_dir}{hint}")
+    forecasts = [("test_mae" in m or "best_val_mae" in m) for _, m in runs]
+    if any(forecasts) and not all(forecasts):
+        raise UserError("these runs mix classifiers and forecasters; compare each kind on its own")
+    table = series_table(runs) if all(forecasts) else classification_table(runs, name)
+    title = f"# {name}: {len(runs)} finished run{'s' if len(runs) != 1 else ''}\n\n"
+    target = Path(output) if output else runs_dir / f"compare-{name}.md"
     write_text(target, title + table)
     print(title + table, end="")
     print(f"written to {target}")

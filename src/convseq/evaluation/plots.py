@@ -1,4 +1,10 @@
-"""Training curves as in the reference: dots for training, a line for validation."""
+"""Training curves as in the reference: dots for training, a line for validation.
+
+Epochs are whole numbers on the axis; a metric may be drawn in the user's
+units (``scale`` and ``units``: a forecaster's MAE in kW, not normalized);
+a baseline far above the curves is drawn as a labelled arrow at the top of
+the panel, so that it does not squash the curves into its bottom.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +14,69 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from convseq.atomic import write_with  # noqa: E402
 
 TITLES = {"acc": "accuracy", "loss": "loss", "mae": "MAE"}
+FAR = 1.5  # a baseline beyond this many times the curves' range is drawn off the scale
 
 
 def plot_curves(
     history: list[dict],
     metrics: list[str],
     path: str | Path,
-    baselines: dict[str, float] | None = None,
+    baselines: dict[str, dict[str, float]] | None = None,
     title: str = "",
-) -> None:
-    """One panel per metric, training vs validation per epoch, baselines as horizontal lines."""
+    scale: dict[str, float] | None = None,
+    units: dict[str, str] | None = None,
+) -> plt.Figure:
+    """One panel per metric, training vs validation per epoch; returns the (closed) figure."""
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        ax.plot(
-            epochs,
-            [row[metric] for row in history],
-            "bo",
-            label=f"Training {TITLES.get(metric, metric)}",
-        )
-        ax.plot(
-            epochs,
-            [row[f"val_{metric}"] for row in history],
-            "b",
-            label=f"Validation {TITLES.get(metric, metric)}",
-        )
-        for name, value in (baselines or {}).get(metric, {}).items():
-            ax.axhline(value, color="gray", linestyle="--", label=name)
-        ax.set_title(f"Training and validation {TITLES.get(metric, metric)}")
+        factor = (scale or {}).get(metric, 1.0)
+        unit = (units or {}).get(metric, "")
+        name = TITLES.get(metric, metric)
+        train = [row[metric] * factor for row in history if metric in row]
+        val = [row[f"val_{metric}"] * factor for row in history]
+        if train:
+            ax.plot(epochs, train, "bo", label=f"Training {name}")
+        ax.plot(epochs, val, "b", label=f"Validation {name}")
+        _baselines(ax, (baselines or {}).get(metric, {}), factor, unit, train + val)
+        ax.set_title(f"Training and validation {name}")
         ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{name} ({unit})" if unit else name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
+    return fig
+
+
+def _baselines(ax, lines: dict[str, float], factor: float, unit: str, curve: list[float]) -> None:
+    low, high = min(curve), max(curve)
+    span = max(high - low, 1e-12)
+    for label, value in lines.items():
+        value *= factor
+        shown = f"{label}: {value:.4g}{f' {unit}' if unit else ''}"
+        if value <= high + FAR * span and value >= low - FAR * span:
+            ax.axhline(value, color="gray", linestyle="--", label=shown)
+            continue
+        ax.set_ylim(low - 0.1 * span, high + 0.25 * span)  # the curves fill the panel
+        above = value > high
+        y = 0.97 if above else 0.03
+        ax.annotate(
+            f"{shown} ({'above' if above else 'below'} the panel)",
+            xy=(0.5, y),
+            xycoords="axes fraction",
+            ha="center",
+            va="top" if above else "bottom",
+            color="gray",
+            arrowprops={"arrowstyle": "->", "color": "gray"},
+            xytext=(0.5, 0.85 if above else 0.15),
+            textcoords="axes fraction",
+        )

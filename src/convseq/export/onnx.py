@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import tempfile
+import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +79,8 @@ def staged_export(out: str | Path | None, default: Path, write: Callable[[Path],
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} is a file; pass a folder with --out")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}"
+    staging.mkdir()  # the umask's mode, as a plain mkdir gives (mkdtemp's is private)
     try:
         write(staging)
         _swap_in(staging, out)

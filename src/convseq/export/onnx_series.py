@@ -19,6 +19,7 @@ from convseq.atomic import write_json
 from convseq.errors import UserError
 from convseq.export.onnx import SIGNATURE_FORMAT, staged_export, to_onnx
 from convseq.models.forecast import final_horizon
+from convseq.wording import every, plural
 
 MAX_ABS_DIFF = 1e-4
 
@@ -87,8 +88,8 @@ def _write_export(forecaster, folder: Path) -> None:
                 "dtype": "float32",
                 "shape": ["batch", forecaster.length, len(forecaster.columns)],
                 "columns": forecaster.columns,
-                "from": f"the last {forecaster.span} rows of the series, every "
-                f"{forecaster.step}-th row (rows[-{forecaster.span}::{forecaster.step}]), "
+                "from": f"the last {plural(forecaster.span, 'row')} of the series, "
+                f"{every(forecaster.step)} (rows[-{forecaster.span}::{forecaster.step}]), "
                 "oldest first, these columns, in the CSV's units (not normalized)",
             }
         ],
@@ -97,7 +98,7 @@ def _write_export(forecaster, folder: Path) -> None:
                 "name": "forecast",
                 "dtype": "float32",
                 "shape": ["batch"],
-                "meaning": f"{forecaster.target} {forecaster.horizon} rows after "
+                "meaning": f"{forecaster.target} {plural(forecaster.horizon, 'row')} after "
                 f"the window's last row{f', in {units}' if units else ''}",
             },
             {

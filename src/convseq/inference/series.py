@@ -17,12 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from convseq.config import RunConfig
 from convseq.data.derived import rederive, source_columns
-from convseq.data.series import Series, read_series_csv
+from convseq.data.series import Series, read_series, series_from_frame
 from convseq.data.time_index import GapReport, extrapolate, fill_gaps, find_gaps
-from convseq.data.windows import Windows
+from convseq.data.windows import Windows, check_window_settings
 from convseq.errors import UserError
 from convseq.models.forecast import final_horizon
+from convseq.models.registry import SeriesShape, build_model
+from convseq.runs import RunFolder
+from convseq.training.tasks import make_task
+from convseq.training.trainer import evaluate
+from convseq.wording import every, plural
 
 
 @dataclass(frozen=True)
@@ -60,15 +66,9 @@ class SeriesForecaster:
     """Load one with ``convseq.load(run_dir)``; ``predict(csv_or_frame)`` forecasts the latest window."""
 
     def __init__(
-        self,
-        path: Path,
-        config: dict,
-        model: torch.nn.Module,
-        model_name: str,
-        stats: dict,
-        units: str,
+        self, path: Path, config: RunConfig, model: torch.nn.Module, stats: dict, units: str
     ):
-        self.path, self.config, self.model, self.model_name = path, config, model, model_name
+        self.path, self.config, self.model, self.model_name = path, config, model, config.model
         self.stats, self.units = stats, units
         self.columns: list[str] = list(stats["columns"])
         # calendar and wind-vector columns are computed from the file, not read from it
@@ -84,8 +84,8 @@ class SeriesForecaster:
         self.horizon = self.lookback + self.delay - (self.span - 1)
         self.time_column: str = stats["time_column"]
         self.time_format: str = stats.get("time_format") or ""
-        self.fill: str = stats.get("fill", "none")
-        self.duplicate_times: str = stats.get("duplicate_times", "error")
+        self.fill: str = stats["fill"]
+        self.time_order: str = stats["time_order"]
 
     def __repr__(self) -> str:
         return (
@@ -112,8 +112,9 @@ class SeriesForecaster:
             "span": self.span,
             "horizon": self.horizon,
             "fill": self.fill,
-            "meaning": f"a window is {self.length} rows, {self.step} apart ({self.span} rows "
-            f"in all); its forecast is for the row {self.horizon} after its last row",
+            "meaning": f"a window is {plural(self.length, 'row')}, {every(self.step)} "
+            f"({plural(self.span, 'row')} in all); its forecast is for the row "
+            f"{plural(self.horizon, 'row')} after its last row",
         }
 
     @property
@@ -122,7 +123,11 @@ class SeriesForecaster:
 
     # ---------------------------------------------------------------- input
     def read(self, data, encoding: str = "utf-8", time_column: str | None = None) -> SeriesInput:
-        """A CSV path, a pandas-style data frame or a ``Series``, ready for the model."""
+        """A table file, a pandas DataFrame or a ``Series``, ready for the model.
+
+        Its rows are ordered as in training (the run's ``--time-order``) and
+        its gaps filled as in training (``--fill``).
+        """
         if isinstance(data, SeriesInput):
             return data
         time_column = time_column or self.time_column
@@ -133,26 +138,20 @@ class SeriesForecaster:
             picked = [data.columns.index(c) for c in self.raw_columns]
             series = Series(data.times, data.values[:, picked], list(self.raw_columns), data.source)
         elif isinstance(data, (str, Path)):
-            if not Path(data).is_file():
-                raise UserError(f"{data} does not exist; pass the path of a CSV file")
-            series = read_series_csv(
-                data,
-                time_column,
-                self.raw_columns,
-                time_format=self.time_format or None,
-                duplicate_times=self.duplicate_times,
-                encoding=encoding,
+            series = read_series(
+                data, time_column, self.raw_columns, self.time_format, encoding, self.time_order
             )
         elif hasattr(data, "columns"):
-            from convseq.data.frames import series_from_frame
-
-            series = series_from_frame(data, time_column, self.raw_columns, self.duplicate_times)
+            series = series_from_frame(
+                data, "the data frame", time_column, self.raw_columns, self.time_format,
+                self.time_order,
+            )  # fmt: skip
         else:
             raise UserError(
                 f"cannot forecast from a {type(data).__name__}; pass a CSV path or a data frame "
                 f"with the columns {', '.join([time_column, *self.raw_columns])}"
             )
-        report = find_gaps(series)
+        report = find_gaps(series.times)
         series = rederive(fill_gaps(series, report, self.fill), self.derived, self.columns)
         normalized = ((series.values - self.mean) / self.std).astype(np.float32)
         return SeriesInput(series, report, normalized, self.fill)
@@ -222,10 +221,6 @@ class SeriesForecaster:
     # -------------------------------------------------------------- evaluate
     def evaluate(self, data, batch_size: int = 1024) -> dict:
         """MAE of the model and of the common-sense baseline on every labelled window of ``data``."""
-        from convseq.models import build_model
-        from convseq.training.tasks import make_task
-        from convseq.training.trainer import evaluate
-
         given = self.read(data)
         needed = self.lookback + self.delay + 1
         self._check_rows(
@@ -243,7 +238,7 @@ class SeriesForecaster:
         )
         task = make_task("regression")
         baseline = build_model(
-            "common-sense", num_features=len(self.columns), target_index=self.target_index
+            "common-sense", SeriesShape(len(self.columns), self.length, self.target_index)
         )
         mae = evaluate(self.model, task, windows)["mae"]
         base = evaluate(baseline, task, windows)["mae"]
@@ -266,3 +261,31 @@ class SeriesForecaster:
         from convseq.export.onnx_series import export_series_forecaster
 
         return export_series_forecaster(self, out)
+
+
+def read_series_stats(folder: RunFolder) -> dict:
+    """normalization.json, checked: what a forecaster needs to read new data and its outputs."""
+    stats = folder.read_json("normalization.json")
+    path = folder.path / "normalization.json"
+    try:
+        columns, mean, std = stats["columns"], stats["mean"], stats["std"]
+        ok = (
+            isinstance(columns, list)
+            and all(isinstance(c, str) for c in columns)
+            and len(columns) == len(mean) == len(std) > 0
+            and all(isinstance(v, (int, float)) for v in [*mean, *std])
+            and all(v > 0 for v in std)
+            and stats["target"] in columns
+            and columns.index(stats["target"]) == stats["target_index"]
+            and all(isinstance(stats[k], int) for k in ("lookback", "step", "delay"))
+            and all(isinstance(stats[k], str) for k in ("time_column", "time_order", "fill"))
+        )
+    except (KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise UserError(f"{path} is corrupted (missing or inconsistent fields); rerun the run")
+    try:
+        check_window_settings(stats["lookback"], stats["step"], stats["delay"])
+    except UserError as exc:
+        raise UserError(f"{path} is corrupted ({exc})") from None
+    return stats

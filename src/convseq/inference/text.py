@@ -7,7 +7,6 @@ reference convnet when the model is one, see ``fold.py``).
 
 from __future__ import annotations
 
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,22 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from convseq.config import RunConfig
 from convseq.evaluation import classification
 from convseq.inference.encode import TextEncoder
 from convseq.inference.fold import FoldedTextCNN
 from convseq.training.tasks import make_task
 
 PIPELINE_CHUNK = 2048
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -45,9 +35,8 @@ class TextClassifier:
     def __init__(
         self,
         path: Path,
-        config: dict,
+        config: RunConfig,
         model: torch.nn.Module,
-        model_name: str,
         tokenizer,
         labels: list[str],
         max_len: int,
@@ -55,7 +44,7 @@ class TextClassifier:
         padding: str,
         train_counts: list[int] | None = None,
     ):
-        self.path, self.config, self.model, self.model_name = path, config, model, model_name
+        self.path, self.config, self.model, self.model_name = path, config, model, config.model
         self.tokenizer, self.labels = tokenizer, labels
         self.max_len, self.truncating, self.padding = max_len, truncating, padding
         self.train_counts = train_counts
@@ -69,11 +58,11 @@ class TextClassifier:
 
     @property
     def text_column(self) -> str:
-        return self.config.get("text_column", "text")
+        return getattr(self.config.source, "text_column", "text")
 
     @property
     def label_column(self) -> str:
-        return self.config.get("label_column", "label")
+        return getattr(self.config.source, "label_column", "label")
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder(list(texts))
@@ -93,16 +82,17 @@ class TextClassifier:
 
         Many texts go through a two-stage pipeline: one thread encodes the next
         chunk (Python, holding the GIL) while this one runs the model on the
-        current chunk with a single intra-op thread (torch releases the GIL).
-        That keeps both cores busy, and avoids the idle waits of two intra-op
-        threads on a loaded machine, which measured up to 10x slower here.
+        current chunk (torch releases the GIL). ``convseq predict`` runs the
+        model on one torch thread by default (``--threads``), so the two keep
+        two cores busy; two intra-op threads beside the encoder measured up to
+        10x slower on a loaded 2-core machine.
         """
         texts = list(texts)
         if len(texts) <= PIPELINE_CHUNK:
             return self.logits_of_ids(self.encode(texts), batch_size)
         chunks = [texts[i : i + PIPELINE_CHUNK] for i in range(0, len(texts), PIPELINE_CHUNK)]
         outputs = []
-        with ThreadPoolExecutor(max_workers=1) as encoder, one_torch_thread():
+        with ThreadPoolExecutor(max_workers=1) as encoder:
             pending = encoder.submit(self.encode, chunks[0])
             for i in range(len(chunks)):
                 ids = pending.result()

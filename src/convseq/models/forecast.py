@@ -21,7 +21,7 @@ from convseq.models.conv_global_max import conv_relu_global_max
 from convseq.models.conv_pool import conv_relu_pool
 from convseq.models.gru import KerasGRU
 from convseq.models.init import keras_init
-from convseq.models.registry import register_model
+from convseq.models.registry import SeriesShape, register_model
 
 
 class CommonSense(nn.Module):
@@ -154,6 +154,10 @@ class SeriesCNN(nn.Module):
         self.head = nn.Linear(channels, horizons)
         k = kernel_size - 1
         self.min_length = ((k + 1) * pool + k) * pool + k  # shortest window with one output step
+        self.min_length_why = (
+            f"three convolutions of {kernel_size} with max-pools of {pool} between them need "
+            f"{self.min_length} steps"
+        )
         keras_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,6 +203,10 @@ class SeriesCNNGRU(nn.Module):
         self.gru = KerasGRU(channels, hidden, dropout, recurrent_dropout)
         self.head = nn.Linear(hidden, horizons)
         self.min_length = (kernel_size * pool) + kernel_size - 1
+        self.min_length_why = (
+            f"a convolution of {kernel_size}, a max-pool of {pool} and a second convolution of "
+            f"{kernel_size} need {kernel_size} x {pool} + {kernel_size - 1} steps"
+        )
         keras_init(self.features)
         keras_init(self.head)
 
@@ -237,26 +245,103 @@ class SeriesGRU(nn.Module):
         return self.anchor.absolute(path_or_value(self.head(h)), x)
 
 
-@register_model("common-sense")
-def common_sense(**settings) -> nn.Module:
-    return CommonSense(**settings)
+RESIDUAL_HELP = (
+    "read windows relative to their last row and forecast the change from the target's last "
+    "value (a learned correction to the common-sense forecast)"
+)
+CONV_HELP = {
+    "channels": "filters of every convolution",
+    "kernel_size": "kernel size of the convolutions",
+    "pool": "max-pool size after the first convolutions",
+    "residual": RESIDUAL_HELP,
+}
+GRU_HELP = {
+    "hidden": "GRU units",
+    "dropout": "dropout on the GRU's inputs, one mask per sequence",
+    "recurrent_dropout": "dropout on the GRU's recurrent state, one mask per sequence",
+    "residual": RESIDUAL_HELP,
+}
 
 
-@register_model("mean")
-def mean(**settings) -> nn.Module:
-    return Mean(**settings)
+@register_model("common-sense", "forecast", "the target's last value, no training", trainable=False)
+def common_sense(shape: SeriesShape) -> nn.Module:
+    return CommonSense(shape.num_features, shape.target_index)
 
 
-@register_model("series-cnn")
-def series_cnn(**settings) -> nn.Module:
-    return SeriesCNN(**settings)
+@register_model("mean", "forecast", "the training mean of the target, no training", trainable=False)
+def mean(shape: SeriesShape) -> nn.Module:
+    return Mean(shape.num_features)
 
 
-@register_model("series-cnn-gru")
-def series_cnn_gru(**settings) -> nn.Module:
-    return SeriesCNNGRU(**settings)
+@register_model(
+    "series-cnn",
+    "forecast",
+    "the reference convnet: (Conv1D -> MaxPool) x2 -> Conv1D -> global max -> Dense",
+    help=CONV_HELP,
+)
+def series_cnn(
+    shape: SeriesShape, *, channels: int = 32, kernel_size: int = 5, pool: int = 3, residual=True
+) -> nn.Module:
+    return SeriesCNN(
+        shape.num_features,
+        channels,
+        kernel_size,
+        pool,
+        residual,
+        shape.target_index,
+        shape.absolute_features,
+        shape.horizons,
+    )
 
 
-@register_model("series-gru")
-def series_gru(**settings) -> nn.Module:
-    return SeriesGRU(**settings)
+@register_model(
+    "series-cnn-gru",
+    "forecast",
+    "Conv1D -> MaxPool -> Conv1D -> GRU with recurrent dropout -> Dense",
+    help={**CONV_HELP, **GRU_HELP},
+)
+def series_cnn_gru(
+    shape: SeriesShape,
+    *,
+    channels: int = 32,
+    kernel_size: int = 5,
+    pool: int = 3,
+    hidden: int = 32,
+    dropout: float = 0.1,
+    recurrent_dropout: float = 0.5,
+    residual: bool = True,
+) -> nn.Module:
+    return SeriesCNNGRU(
+        shape.num_features,
+        channels,
+        kernel_size,
+        pool,
+        hidden,
+        dropout,
+        recurrent_dropout,
+        residual,
+        shape.target_index,
+        shape.absolute_features,
+        shape.horizons,
+    )
+
+
+@register_model("series-gru", "forecast", "GRU with recurrent dropout -> Dense", help=GRU_HELP)
+def series_gru(
+    shape: SeriesShape,
+    *,
+    hidden: int = 32,
+    dropout: float = 0.2,
+    recurrent_dropout: float = 0.2,
+    residual: bool = True,
+) -> nn.Module:
+    return SeriesGRU(
+        shape.num_features,
+        hidden,
+        dropout,
+        recurrent_dropout,
+        residual,
+        shape.target_index,
+        shape.absolute_features,
+        shape.horizons,
+    )

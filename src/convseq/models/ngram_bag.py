@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from convseq.errors import UserError
-from convseq.models.registry import register_model
+from convseq.models.registry import TextShape, register_model
 
 MAX_BUCKETS = 100_000_000  # 0.4 GB of weights, as much again of ratios, twice that for Adam
 
@@ -128,6 +128,17 @@ class NgramBag(nn.Module):
         ]
 
 
-@register_model("text-ngram-bag")
-def text_ngram_bag(**settings) -> nn.Module:
-    return NgramBag(**settings)
+@register_model(
+    "text-ngram-bag",
+    "text",
+    "Naive-Bayes-weighted bag of word n-grams read by a logistic layer (NBSVM-style)",
+    help={"order": "longest n-gram (2: words and word pairs)", "buckets": "rows n-grams hash into"},
+    example_settings={"buckets": 1009},
+)
+def text_ngram_bag(shape: TextShape, *, order: int = 2, buckets: int = 4_194_301) -> nn.Module:
+    if shape.num_outputs != 1:
+        raise UserError(
+            f"model 'text-ngram-bag' scores two classes, and these texts have "
+            f"{shape.num_outputs}; pick another --model"
+        )
+    return NgramBag(shape.vocab_size, order, buckets, shape.padding_id)

@@ -29,7 +29,7 @@ from convseq.errors import UserError
 from convseq.models.ensemble import Ensemble
 from convseq.models.ngram_bag import NgramBag
 from convseq.models.region_context import RegionContext
-from convseq.models.registry import register_model
+from convseq.models.registry import TextShape, register_model
 
 POOLS = ("max", "maxmean")
 
@@ -200,21 +200,90 @@ class RegionCNN(nn.Module):
         return [] if self.context is None else [self.context, *self.more_contexts]
 
 
-@register_model("text-region-cnn")
-def text_region_cnn(members: int = 1, ngram_bag: dict | None = None, **settings) -> nn.Module:
-    """One ``RegionCNN``, or an ``Ensemble`` of ``members`` of them, plus an ``NgramBag``
-    over the same token ids when ``ngram_bag`` gives its settings (order, buckets)."""
+@register_model(
+    "text-region-cnn",
+    "text",
+    "region-embedding convnet (Johnson & Zhang seq2-CNN), optionally with region vectors "
+    "pretrained on unlabelled text and averaged with an NB-weighted bag of n-grams",
+    help={
+        "region_sizes": "words per region, one region embedding per size, e.g. 3 or 2,3",
+        "channels": "features per region embedding",
+        "pool": "pooling over the text: max, or maxmean (max and mean side by side)",
+        "head_dropout": "dropout on the pooled features before the output layer",
+        "word_dropout": "fraction of words blanked at random in each training batch",
+        "members": "networks trained side by side and averaged (an ensemble)",
+        "pretrain_epochs": "passes over unlabelled text (and the training texts) to pretrain "
+        "region vectors (0: no pretraining)",
+        "context_size": "words per pretrained region; several sizes pretrain one set each",
+        "context_dim": "size of a pretrained region vector",
+        "context_init": "standard deviation of the initial map from pretrained vectors to "
+        "features (0: torch's default)",
+        "ngram_bag": "average with a Naive-Bayes-weighted bag of n-grams, fitted on its own "
+        "first and then frozen",
+        "ngram_order": "longest n-gram in the bag (2: words and word pairs)",
+        "ngram_buckets": "rows the bag's n-grams are hashed into",
+        "ngram_epochs": "passes of the bag's own fit (the best one on validation is kept)",
+        "ngram_lr": "the bag's learning rate (Adam, constant)",
+    },
+    example_settings={"channels": 8, "context_dim": 4, "ngram_buckets": 1009},
+)
+def text_region_cnn(
+    shape: TextShape,
+    *,
+    region_sizes: list[int] = [2, 3],  # noqa: B006 (read, never changed)
+    channels: int = 400,
+    pool: str = "maxmean",
+    head_dropout: float = 0.5,
+    word_dropout: float = 0.0,
+    members: int = 1,
+    pretrain_epochs: int = 0,
+    context_size: list[int] = [5],  # noqa: B006
+    context_dim: int = 200,
+    context_init: float = 0.01,
+    ngram_bag: bool = False,
+    ngram_order: int = 2,
+    ngram_buckets: int = 4_194_301,
+    ngram_epochs: int = 2,
+    ngram_lr: float = 0.01,
+) -> nn.Module:
+    """One ``RegionCNN``, or an ``Ensemble`` of ``members`` of them, plus an ``NgramBag`` over
+    the same token ids with ``ngram_bag``. The pretraining and the bag's fit are done by the
+    text pipeline (``pipelines/text.py``) before training."""
+    for name, value, low in (
+        ("members", members, 1),
+        ("pretrain_epochs", pretrain_epochs, 0),
+        ("context_dim", context_dim, 1),
+        ("ngram_epochs", ngram_epochs, 1),
+    ):
+        if value < low:
+            raise UserError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+    if len(set(context_size)) != len(context_size) or any(k < 1 for k in context_size):
+        raise UserError(f"--context-size must list distinct positive sizes, got {context_size}")
+    if ngram_lr <= 0:
+        raise UserError(f"--ngram-lr must be positive, got {ngram_lr}")
+    settings = dict(
+        vocab_size=shape.vocab_size,
+        sizes=region_sizes,
+        channels=channels,
+        pool=pool,
+        head_dropout=head_dropout,
+        word_dropout=word_dropout,
+        num_outputs=shape.num_outputs,
+        padding_id=shape.padding_id,
+    )
+    if pretrain_epochs:
+        settings.update(
+            context_size=context_size, context_dim=context_dim, context_init=context_init
+        )
     if members == 1 and not ngram_bag:
         return RegionCNN(**settings)
-    if settings.get("num_outputs", 1) != 1:
+    if shape.num_outputs != 1:
         raise UserError(
             f"ensembles (members {members}, n-gram bag {'on' if ngram_bag else 'off'}) train "
-            f"binary classifiers only; use members 1 and no n-gram bag for "
-            f"{settings['num_outputs']} classes"
+            f"binary classifiers only; use --members 1 --no-ngram-bag for "
+            f"{shape.num_outputs} classes"
         )
     networks = [RegionCNN(**settings) for _ in range(members)]
     if ngram_bag:
-        vocab = settings.get("vocab_size", 30_000)
-        padding = settings.get("padding_id", 0)
-        networks.append(NgramBag(vocab, padding_id=padding, **ngram_bag))
+        networks.append(NgramBag(shape.vocab_size, ngram_order, ngram_buckets, shape.padding_id))
     return Ensemble(networks)

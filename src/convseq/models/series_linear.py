@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 
 from convseq.errors import UserError
-from convseq.models.forecast import Anchored, path_or_value
-from convseq.models.registry import register_model
+from convseq.models.forecast import RESIDUAL_HELP, Anchored, path_or_value
+from convseq.models.registry import SeriesShape, register_model
 
 
 class SeriesLinear(nn.Module):
@@ -54,6 +54,18 @@ class SeriesLinear(nn.Module):
         return [f"Linear map of the last {self.window} rows x {self.num_features} features"]
 
 
-@register_model("series-linear")
-def series_linear(**settings) -> nn.Module:
-    return SeriesLinear(**settings)
+@register_model(
+    "series-linear",
+    "forecast",
+    "one linear map of the whole window (an autoregressive model)",
+    help={"residual": RESIDUAL_HELP},
+)
+def series_linear(shape: SeriesShape, *, residual: bool = True) -> nn.Module:
+    return SeriesLinear(
+        shape.num_features,
+        shape.window,
+        residual,
+        shape.target_index,
+        shape.absolute_features,
+        shape.horizons,
+    )

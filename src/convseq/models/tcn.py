@@ -28,26 +28,20 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from convseq.errors import UserError
 from convseq.models.ensemble import Ensemble
-from convseq.models.forecast import Anchored, path_or_value
+from convseq.models.forecast import RESIDUAL_HELP, Anchored, path_or_value
 from convseq.models.random_source import dropout_mask
-from convseq.models.registry import register_model
+from convseq.models.registry import SeriesShape, TextShape, register_model
 from convseq.models.series_linear import SeriesLinear
 
 NORMS = ("weight", "layer", "none")
 
 
-def dilation_schedule(levels: int, base: int = 2) -> list[int]:
-    """``[1, base, base**2, ...]`` with one dilation per residual block."""
-    if levels < 1:
-        raise UserError(f"a TCN needs at least 1 level, got {levels}; pass e.g. levels=4")
-    if base < 1:
-        raise UserError(f"the dilation base must be at least 1, got {base}; pass e.g. 2")
-    return [base**i for i in range(levels)]
+CONVS_PER_BLOCK = 2  # two dilated convolutions per residual block, as in Bai et al.
 
 
-def receptive_field(kernel_size: int, dilations: Sequence[int], convs_per_block: int = 2) -> int:
+def receptive_field(kernel_size: int, dilations: Sequence[int]) -> int:
     """Input steps that one output step sees: 1 + sum over convolutions of (k - 1) * d."""
-    return 1 + convs_per_block * (kernel_size - 1) * sum(dilations)
+    return 1 + CONVS_PER_BLOCK * (kernel_size - 1) * sum(dilations)
 
 
 class ChannelLayerNorm(nn.LayerNorm):
@@ -105,7 +99,7 @@ def _after_channels_last(after: nn.Sequential, h: torch.Tensor) -> torch.Tensor:
 
 
 class ResidualBlock(nn.Module):
-    """``convs_per_block`` x (dilated conv -> [layer norm] -> ReLU -> dropout), plus a skip.
+    """Two x (dilated conv -> [layer norm] -> ReLU -> dropout), plus a skip.
 
     ``spatial_dropout`` drops whole channels of a sequence (``nn.Dropout1d``,
     Keras's SpatialDropout1D, as keras-tcn does) instead of single values:
@@ -121,23 +115,12 @@ class ResidualBlock(nn.Module):
     same output whatever batch (and so whatever amount of padding) it is in.
     """
 
-    def __init__(
-        self,
-        c_in,
-        c_out,
-        kernel_size,
-        dilation,
-        dropout,
-        norm,
-        causal,
-        convs_per_block,
-        spatial_dropout=False,
-    ):
+    def __init__(self, c_in, c_out, kernel_size, dilation, dropout, norm, causal, spatial_dropout):
         super().__init__()
         drop = nn.Dropout1d if spatial_dropout else nn.Dropout
         self.convs = nn.ModuleList()
         self.after = nn.ModuleList()
-        for i in range(convs_per_block):
+        for i in range(CONVS_PER_BLOCK):
             self.convs.append(
                 DilatedConv(c_in if i == 0 else c_out, c_out, kernel_size, dilation, causal, norm)
             )
@@ -171,9 +154,8 @@ class TCN(nn.Module):
     """A stack of residual blocks, block i dilated by ``dilations[i]``.
 
     ``channels`` is one width for every block or a list with one per block;
-    ``dilations`` is an explicit list, else ``levels`` blocks dilated
-    1, 2, 4, ... (``dilation_base`` powers); ``spatial_dropout`` drops whole
-    channels rather than single values (see ``ResidualBlock``).
+    ``spatial_dropout`` drops whole channels rather than single values (see
+    ``ResidualBlock``).
     """
 
     def __init__(
@@ -181,37 +163,25 @@ class TCN(nn.Module):
         in_channels: int,
         channels: int | Sequence[int] = 64,
         kernel_size: int = 3,
-        dilations: Sequence[int] | None = None,
-        levels: int = 4,
-        dilation_base: int = 2,
+        dilations: Sequence[int] = (1, 2, 4, 8),
         dropout: float = 0.0,
         norm: str = "weight",
         causal: bool = True,
-        convs_per_block: int = 2,
         spatial_dropout: bool = False,
     ):
         super().__init__()
-        dilations = list(dilations) if dilations else dilation_schedule(levels, dilation_base)
+        dilations = list(dilations)
         widths = [channels] * len(dilations) if isinstance(channels, int) else list(channels)
-        check_tcn_settings(kernel_size, dilations, widths, dropout, norm, causal, convs_per_block)
+        check_tcn_settings(kernel_size, dilations, widths, dropout, norm, causal)
         self.kernel_size, self.dilations, self.causal = kernel_size, dilations, causal
-        self.convs_per_block = convs_per_block
-        self.receptive_field = receptive_field(kernel_size, dilations, convs_per_block)
+        self.receptive_field = receptive_field(kernel_size, dilations)
         self.out_channels = widths[-1]
         c_in = in_channels
         blocks = []
         for width, dilation in zip(widths, dilations, strict=True):
             blocks.append(
                 ResidualBlock(
-                    c_in,
-                    width,
-                    kernel_size,
-                    dilation,
-                    dropout,
-                    norm,
-                    causal,
-                    convs_per_block,
-                    spatial_dropout,
+                    c_in, width, kernel_size, dilation, dropout, norm, causal, spatial_dropout
                 )
             )
             c_in = width
@@ -271,12 +241,12 @@ class TCN(nn.Module):
         )
         return [
             f"TCN: kernel {self.kernel_size}, dilations {self.dilations}, "
-            f"{self.convs_per_block} convs per block",
+            f"{CONVS_PER_BLOCK} convs per block",
             f"Receptive field: {self.receptive_field} steps: {side}",
         ]
 
 
-def check_tcn_settings(kernel_size, dilations, widths, dropout, norm, causal, convs_per_block):
+def check_tcn_settings(kernel_size, dilations, widths, dropout, norm, causal):
     if kernel_size < 1:
         raise UserError(f"TCN kernel size must be at least 1, got {kernel_size}")
     if not causal and kernel_size % 2 == 0:
@@ -293,10 +263,10 @@ def check_tcn_settings(kernel_size, dilations, widths, dropout, norm, causal, co
         )
     if not 0 <= dropout < 1:
         raise UserError(f"TCN dropout must be in [0, 1), got {dropout}")
+    if not dilations:
+        raise UserError("a TCN needs at least one block: pass e.g. --dilations 1,2,4")
     if norm not in NORMS:
         raise UserError(f"unknown TCN norm {norm!r}; choose one of {', '.join(NORMS)}")
-    if convs_per_block < 1:
-        raise UserError(f"a TCN block needs at least 1 convolution, got {convs_per_block}")
 
 
 def masked_max_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -321,8 +291,7 @@ class TextTCN(nn.Module):
         embed_dim: int = 128,
         channels: int | Sequence[int] = 128,
         kernel_size: int = 3,
-        dilations: Sequence[int] | None = None,
-        levels: int = 4,
+        dilations: Sequence[int] = (1, 2, 4, 8),
         dropout: float = 0.1,
         embed_dropout: float = 0.0,
         head_dropout: float = 0.5,
@@ -334,9 +303,7 @@ class TextTCN(nn.Module):
         self.padding_id = padding_id
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=padding_id)
         self.embed_dropout = nn.Dropout(embed_dropout)
-        self.tcn = TCN(
-            embed_dim, channels, kernel_size, dilations, levels, 2, dropout, norm, causal=False
-        )
+        self.tcn = TCN(embed_dim, channels, kernel_size, dilations, dropout, norm, causal=False)
         self.head_dropout = nn.Dropout(head_dropout)
         self.head = nn.Linear(2 * self.tcn.out_channels, num_outputs)
         self.receptive_field = self.tcn.receptive_field
@@ -368,8 +335,7 @@ class SeriesTCN(nn.Module):
         num_features: int,
         channels: int | Sequence[int] = 32,
         kernel_size: int = 3,
-        dilations: Sequence[int] | None = None,
-        levels: int = 5,
+        dilations: Sequence[int] = (1, 2, 4, 8, 16),
         dropout: float = 0.1,
         norm: str = "weight",
         spatial_dropout: bool = False,
@@ -381,15 +347,7 @@ class SeriesTCN(nn.Module):
         super().__init__()
         self.anchor = Anchored(residual, target_index, absolute_features)
         self.tcn = TCN(
-            num_features,
-            channels,
-            kernel_size,
-            dilations,
-            levels,
-            2,
-            dropout,
-            norm,
-            spatial_dropout=spatial_dropout,
+            num_features, channels, kernel_size, dilations, dropout, norm, True, spatial_dropout
         )
         self.head = nn.Linear(self.tcn.out_channels, horizons)
         self.receptive_field = self.tcn.receptive_field
@@ -402,17 +360,86 @@ class SeriesTCN(nn.Module):
         return self.tcn.summary_extra()
 
 
-@register_model("text-tcn")
-def text_tcn(**settings) -> nn.Module:
-    return TextTCN(**settings)
+TCN_HELP = {
+    "channels": "channels of every TCN block",
+    "kernel_size": "kernel size of the dilated convolutions",
+    "dilations": "dilation of each residual block, e.g. 1,2,4,8,16",
+    "dropout": "dropout after every convolution",
+    "norm": "normalization in the blocks: weight, layer or none",
+}
 
 
-@register_model("series-tcn")
-def series_tcn(linear_member: bool = False, window: int = 0, **settings) -> nn.Module:
+@register_model(
+    "text-tcn",
+    "text",
+    "Embedding -> dilated residual TCN (non-causal) -> masked max + mean -> Dense",
+    help={
+        **TCN_HELP,
+        "embed_dim": "word embedding size",
+        "embed_dropout": "dropout on the word embeddings",
+        "head_dropout": "dropout on the pooled features before the output layer",
+    },
+    example_settings={"channels": 8, "embed_dim": 8},
+)
+def text_tcn(
+    shape: TextShape,
+    *,
+    embed_dim: int = 64,
+    channels: int = 64,
+    kernel_size: int = 3,
+    dilations: list[int] = [1, 2, 4],  # noqa: B006 (read, never changed)
+    dropout: float = 0.1,
+    embed_dropout: float = 0.0,
+    head_dropout: float = 0.5,
+    norm: str = "weight",
+) -> nn.Module:
+    return TextTCN(
+        shape.vocab_size,
+        embed_dim,
+        channels,
+        kernel_size,
+        dilations,
+        dropout,
+        embed_dropout,
+        head_dropout,
+        norm,
+        shape.num_outputs,
+        shape.padding_id,
+    )
+
+
+@register_model(
+    "series-tcn",
+    "forecast",
+    "causal dilated residual TCN read at the window's last step -> Dense "
+    "(optionally averaged with a linear map of the window)",
+    help={
+        **TCN_HELP,
+        "spatial_dropout": "drop whole channels of a window (SpatialDropout1D), not single values",
+        "residual": RESIDUAL_HELP,
+        "linear_member": "train a linear map of the whole window beside the TCN, each on its own "
+        "loss, and forecast their mean",
+    },
+)
+def series_tcn(
+    shape: SeriesShape,
+    *,
+    channels: int = 32,
+    kernel_size: int = 3,
+    dilations: list[int] = [1, 2, 4, 8, 16],  # noqa: B006 (read, never changed)
+    dropout: float = 0.1,
+    spatial_dropout: bool = True,
+    norm: str = "weight",
+    residual: bool = True,
+    linear_member: bool = False,
+) -> nn.Module:
     """A ``SeriesTCN``, or with ``linear_member`` an ``Ensemble`` of it and a ``SeriesLinear``
-    over the ``window`` rows, each trained on its own loss, forecasting their mean."""
+    over the whole window, each trained on its own loss, forecasting their mean."""
+    where = (shape.target_index, shape.absolute_features, shape.horizons)
+    tcn = SeriesTCN(
+        shape.num_features, channels, kernel_size, dilations, dropout, norm, spatial_dropout,
+        residual, *where,
+    )  # fmt: skip
     if not linear_member:
-        return SeriesTCN(**settings)
-    shared = ("num_features", "residual", "target_index", "absolute_features", "horizons")
-    linear = SeriesLinear(window=window, **{k: settings[k] for k in shared if k in settings})
-    return Ensemble([SeriesTCN(**settings), linear])
+        return tcn
+    return Ensemble([tcn, SeriesLinear(shape.num_features, shape.window, residual, *where)])

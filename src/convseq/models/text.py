@@ -12,7 +12,7 @@ import torch.nn as nn
 from convseq.models.conv_global_max import conv_relu_global_max
 from convseq.models.embedding_conv import embedding_conv_pool
 from convseq.models.init import keras_init
-from convseq.models.registry import register_model
+from convseq.models.registry import TextShape, register_model
 
 
 class ReferenceTextCNN(nn.Module):
@@ -54,6 +54,11 @@ class ReferenceTextCNN(nn.Module):
         self.head = nn.Linear(channels, num_outputs)
         # the shortest input for which the second convolution still has a full window
         self.min_length = kernel_size - 1 + pool * kernel_size
+        self.min_length_why = (
+            f"its first convolution ({kernel_size} tokens) and max-pool ({pool}) must leave "
+            f"{kernel_size} steps for the second convolution: {pool} x {kernel_size} + "
+            f"{kernel_size - 1} tokens"
+        )
         keras_init(self)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -88,6 +93,20 @@ class ReferenceTextCNN(nn.Module):
         return conv_relu_global_max(x, self.conv2.weight, self.conv2.bias)
 
 
-@register_model("text-cnn")
-def text_cnn(**settings) -> nn.Module:
-    return ReferenceTextCNN(**settings)
+@register_model(
+    "text-cnn",
+    "text",
+    "the reference convnet: Embedding -> Conv1D -> MaxPool -> Conv1D -> global max -> Dense",
+    help={
+        "embed_dim": "word embedding size",
+        "channels": "filters of both convolutions",
+        "kernel_size": "kernel size of both convolutions",
+        "pool": "max-pool size between the convolutions",
+    },
+)
+def text_cnn(
+    shape: TextShape, *, embed_dim: int = 128, channels: int = 32, kernel_size: int = 7, pool=5
+) -> nn.Module:
+    return ReferenceTextCNN(
+        shape.vocab_size, embed_dim, channels, kernel_size, pool, shape.num_outputs
+    )

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import torch
 
+from convseq.config import Training
 from convseq.data.batches import ArrayBatches
 from convseq.models.ngram_bag import NgramBag
 from convseq.training.tasks import make_task
-from convseq.training.trainer import TrainConfig, Trainer
+from convseq.training.trainer import Trainer
 
 
 @dataclass
@@ -44,7 +45,7 @@ def fit_ngram_bag(
     trainer = Trainer(
         bag,
         make_task("binary"),
-        TrainConfig(epochs=config.epochs, optimizer="adam", lr=config.lr, seed=config.seed),
+        Training(epochs=config.epochs, optimizer="adam", lr=config.lr, seed=config.seed),
         progress=False,
     )
     batches = ArrayBatches(*train, config.batch_size, shuffle=True, seed=config.seed)

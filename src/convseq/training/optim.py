@@ -6,12 +6,10 @@ import math
 
 import torch
 
+from convseq.config import OPTIMIZERS, SCHEDULES
 from convseq.errors import UserError
 from convseq.training.lazy_adam import LazyAdam
 from convseq.training.rmsprop import RMSprop
-
-OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
-SCHEDULES = ("none", "cosine", "onecycle", "plateau")
 
 
 def sparse_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:

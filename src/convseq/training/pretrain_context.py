@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from convseq.data.batches import epoch_generator
 from convseq.data.buckets import LengthBuckets
 from convseq.errors import UserError
 from convseq.models.region_context import NeighbourPredictor, centred_windows
 from convseq.training.optim import DenseAndSparseAdam
-from convseq.training.seed import epoch_generator
 
 
 @dataclass

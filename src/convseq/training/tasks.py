@@ -12,8 +12,7 @@ import torch.nn.functional as F
 
 class Task:
     name = "task"
-    monitor = "val_loss"  # the history column that picks the best epoch
-    mode = "min"
+    monitor = "val_loss"  # the history column that picks the best epoch (``--monitor auto``)
     metric_names: tuple[str, ...] = ()
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -22,11 +21,6 @@ class Task:
     def batch_metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         """Sums over the batch (not means) of each metric in ``metric_names``."""
         return {}
-
-    def better(self, value: float, best: float | None) -> bool:
-        if best is None:
-            return True
-        return value > best if self.mode == "max" else value < best
 
 
 class BinaryClassification(Task):
@@ -39,7 +33,6 @@ class BinaryClassification(Task):
 
     name = "binary"
     monitor = "val_acc"
-    mode = "max"
     metric_names = ("acc",)
 
     def loss(self, output, target):
@@ -64,7 +57,6 @@ class MulticlassClassification(Task):
 
     name = "multiclass"
     monitor = "val_acc"
-    mode = "max"
     metric_names = ("acc",)
 
     def loss(self, output, target):
@@ -95,7 +87,6 @@ class Regression(Task):
 
     name = "regression"
     monitor = "val_mae"
-    mode = "min"
     metric_names = ("mae",)
 
     def __init__(

@@ -15,7 +15,6 @@ import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -23,8 +22,8 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from convseq.atomic import write_with
+from convseq.config import Training
 from convseq.errors import UserError
-from convseq.runtime import keep_freed_memory
 from convseq.training.ema import WeightAverage
 from convseq.training.optim import (
     Schedule,
@@ -37,28 +36,13 @@ from convseq.training.shards import ShardedStep, check_shardable
 from convseq.training.tasks import Task
 
 
-@dataclass
-class TrainConfig:
-    epochs: int = 10
-    optimizer: str = "rmsprop"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    grad_clip: float = 0.0  # max global gradient norm; 0 turns clipping off
-    patience: int = 0  # epochs without improvement before stopping; 0 turns it off
-    seed: int = 0
-    ema: float = 0.0  # decay of the weights' moving average, evaluated and saved; 0 turns it off
-    shards: int = 1  # parts of each batch trained at once on as many threads (training/shards.py)
-
-    def check(self) -> None:
-        if self.epochs < 1:
-            raise UserError(f"epochs must be at least 1, got {self.epochs}; pass e.g. --epochs 10")
-        if self.grad_clip < 0 or self.patience < 0:
-            raise UserError("--grad-clip and --patience must be 0 (off) or positive")
-        if not 0 <= self.ema < 1:
-            raise UserError(f"--ema must be 0 (off) or a decay below 1, got {self.ema}; e.g. 0.99")
-        if self.shards < 1:
-            raise UserError(f"--shards must be at least 1, got {self.shards}")
+def monitored(train: Training, task: Task) -> tuple[str, str]:
+    """The validation column that picks the best epoch, and whether lower or higher is better."""
+    name = task.monitor if train.monitor == "auto" else train.monitor
+    if name not in ("val_loss", *(f"val_{m}" for m in task.metric_names)):
+        reported = ", ".join(["val_loss", *(f"val_{m}" for m in task.metric_names)])
+        raise UserError(f"--monitor {name} is not reported by this task; choose one of {reported}")
+    return name, "max" if name == "val_acc" else "min"
 
 
 class Trainer:
@@ -66,14 +50,14 @@ class Trainer:
         self,
         model: nn.Module,
         task: Task,
-        config: TrainConfig,
+        config: Training,
         checkpoint: str | Path | None = None,
         on_epoch_end: Callable[[dict], None] | None = None,
         progress: bool = True,
     ):
-        config.check()
         check_shardable(model, config.shards)
         self.model, self.task, self.config = model, task, config
+        self.monitor, self.mode = monitored(config, task)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.on_epoch_end = on_epoch_end
         self.progress = progress
@@ -85,7 +69,7 @@ class Trainer:
         # clipping handles both kinds
         self.dense_grads = not getattr(self.optimizer, "accepts_sparse_grads", False)
         self.history: list[dict] = []
-        self.best_value: float | None = None
+        self.best_value: tuple[float, float] | None = None  # (monitored, val_loss) of the best
         self.best_epoch = 0
         self.best_state: dict | None = None
         self.average = WeightAverage(model, config.ema) if config.ema else None
@@ -93,10 +77,7 @@ class Trainer:
     # ----------------------------------------------------------------- fit
     def fit(self, train_data, val_data) -> list[dict]:
         cfg = self.config
-        keep_freed_memory()  # every step reuses the last one's memory
-        schedule = Schedule(
-            cfg.schedule, self.optimizer, cfg.epochs * len(train_data), self.task.mode
-        )
+        schedule = Schedule(cfg.schedule, self.optimizer, cfg.epochs * len(train_data), self.mode)
         start = self._resume(schedule) if self.checkpoint and self.checkpoint.exists() else 1
         sharded = None
         if cfg.shards > 1:
@@ -129,17 +110,17 @@ class Trainer:
             row.update(train_metrics)
             with self._scored_weights():
                 row.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
-                if self.task.better(row[self.task.monitor], self.best_value):
+                improved = self.better(row)
+                if improved:
                     self.best_state = copy.deepcopy(self.model.state_dict())
             row.update(
                 lr=self.optimizer.param_groups[0]["lr"],
                 seconds=round(seconds, 3),
                 samples_per_s=round(seen / max(seconds, 1e-9), 1),
             )
-            monitored = row[self.task.monitor]
-            schedule.after_epoch(monitored)
-            if self.task.better(monitored, self.best_value):
-                self.best_value, self.best_epoch = monitored, epoch
+            schedule.after_epoch(row[self.monitor])
+            if improved:
+                self.best_value, self.best_epoch = (row[self.monitor], row["val_loss"]), epoch
             self.history.append(row)
             self._print_row(row)
             if self.on_epoch_end:
@@ -147,8 +128,22 @@ class Trainer:
             if self.checkpoint:
                 self._save_checkpoint(epoch, schedule)
             if cfg.patience and epoch - self.best_epoch >= cfg.patience:
-                print(f"early stop: no better {self.task.monitor} for {cfg.patience} epochs")
+                print(f"early stop: no better {self.monitor} for {cfg.patience} epochs")
                 break
+
+    def better(self, row: dict) -> bool:
+        """Whether ``row`` beats the best epoch so far; equal scores go to the lower val_loss.
+
+        On easy data val_acc reaches 1.0 early and stays there while the loss
+        still falls; without the tie-break the run would keep its first, least
+        sure epoch.
+        """
+        if self.best_value is None:
+            return True
+        value, best = row[self.monitor], self.best_value[0]
+        if value != best:
+            return value > best if self.mode == "max" else value < best
+        return row["val_loss"] < self.best_value[1]
 
     def _train_epoch(self, data, epoch: int, schedule: Schedule) -> tuple[dict, int]:
         self.model.train()
@@ -221,7 +216,6 @@ class Trainer:
             "best_state": self.best_state,
             "average": self.average.state_dict() if self.average else None,
             "torch_rng": torch.get_rng_state(),
-            "config": asdict(self.config),
         }
         write_with(self.checkpoint, lambda tmp: torch.save(state, tmp))
 
@@ -234,17 +228,12 @@ class Trainer:
                 f"checkpoint {self.checkpoint} is unreadable or unsafe to load ({reason}); "
                 "delete it to start over"
             ) from None
-        # a setting added since the checkpoint was written has its default there
-        if {**asdict(TrainConfig()), **state["config"]} != asdict(self.config):
-            raise UserError(
-                f"checkpoint {self.checkpoint} was written with other training settings; "
-                "resume with the run's own config or start a new run"
-            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         self.history = list(state["history"])
-        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.best_value = tuple(state["best_value"]) if state["best_value"] else None
+        self.best_epoch = state["best_epoch"]
         self.best_state = state["best_state"]
         if self.average:
             self.average.load_state_dict(state["average"])

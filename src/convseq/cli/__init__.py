@@ -1,1 +1,0 @@
-"""The ``convseq`` command line."""

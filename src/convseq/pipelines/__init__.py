@@ -1,0 +1,63 @@
+"""One pipeline per task, and the life of a run around it.
+
+``start`` runs a checked ``RunConfig`` into a new folder, ``resume`` continues
+a killed run; both go through ``execute``: the pipeline trains and scores,
+then ``metrics.json`` is written last, with the weights' checksum. A run
+that fails before it trained anything leaves no folder behind; one that is
+interrupted later says how to resume it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from convseq.config import RunConfig
+from convseq.pipelines import forecast, text
+from convseq.runs import RunFolder, check_fresh, default_folder, open_for_resume, resume_command
+
+PIPELINES = {"text": text.run, "forecast": forecast.run}
+
+
+def start(config: RunConfig, out: str | Path | None = None) -> RunFolder:
+    """Run ``config`` into ``out`` (default runs/PRESET/TIMESTAMP), a new folder."""
+    path = Path(out) if out else default_folder(config.preset)
+    check_fresh(path)
+    return execute(config, RunFolder(path, config))
+
+
+def resume(preset: str, path: str | Path, given: dict, frame=None) -> RunFolder:
+    """Continue the killed run in ``path``; ``given`` holds the options the user passed again."""
+    folder, config, changes = open_for_resume(path, preset, given)
+    config.frame = frame
+    for key, (before, after) in changes.items():
+        print(f"resuming with --{key.replace('_', '-')} {after} (the run had {before})")
+    return execute(config, folder, {k: after for k, (_, after) in changes.items()})
+
+
+def execute(config: RunConfig, folder: RunFolder, changed: dict | None = None) -> RunFolder:
+    try:
+        metrics = PIPELINES[config.task](config, folder)
+    except KeyboardInterrupt as interrupt:
+        if (folder.path / "history.csv").exists():
+            interrupt.resume_command = resume_command(config.preset, folder.path)
+        else:
+            folder.discard()
+        raise
+    except BaseException:
+        folder.discard()
+        raise
+    if changed:
+        metrics["resumed_with"] = changed
+    weights = folder.path / "model.safetensors"
+    if weights.exists():  # lets loading tell a damaged weights file from a good one
+        metrics["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    folder.write_metrics(metrics)
+    (folder.path / "checkpoint.pt").unlink(missing_ok=True)
+    shown = [
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, str)) and k != "weights_sha256"
+    ]
+    print("metrics: " + ", ".join(shown))
+    return folder

@@ -1,0 +1,326 @@
+"""Every preset as data: a name, a data set, a model, and the settings that differ from the defaults.
+
+A preset's settings start from the defaults of the settings classes
+(``config.py``) and of its model (its registry entry); the table below
+lists only what differs. ``make_run`` turns a preset plus the user's
+options (flat names, as the command line and the API give them) into a
+checked ``RunConfig``; the task's pipeline then runs it. ``convseq train
+text|forecast`` are the presets ``train-text`` and ``train-forecast``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from convseq.config import (
+    SHAPINGS,
+    TRAININGS,
+    ImdbSource,
+    NamedSeries,
+    RunConfig,
+    SeriesFile,
+    TextFiles,
+    field_specs,
+)
+from convseq.errors import UserError, closest
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    task: str  # "text" or "forecast"
+    dataset: str  # "imdb", "jena", "etth1", or "file": the user's own (DATA or --data)
+    model: str
+    description: str
+    data: dict = field(default_factory=dict)  # source and shaping settings
+    model_settings: dict = field(default_factory=dict)  # for this preset's own model only
+    train: dict = field(default_factory=dict)
+    threads: int = 0  # the command line's torch thread count for it (0: torch's default)
+    listed: bool = True
+    any_model: bool = False  # --model may pick another registered model of the task
+
+    @property
+    def groups(self) -> dict[str, type]:
+        """The settings classes of this preset's run, by role."""
+        if self.task == "text":
+            source = ImdbSource if self.dataset == "imdb" else TextFiles
+        else:
+            source = SeriesFile if self.dataset == "file" else NamedSeries
+        return {"source": source, "shaping": SHAPINGS[self.task], "train": TRAININGS[self.task]}
+
+    def defaults(self) -> dict[str, dict]:
+        """Each group's defaults with this preset's values."""
+        result = {}
+        for role, cls in self.groups.items():
+            given = self.train if role == "train" else self.data
+            values = {name: default for name, _, default, _ in field_specs(cls)}
+            values.update({k: v for k, v in given.items() if k in values})
+            result[role] = values
+        return result
+
+    def model_defaults(self, model: str) -> dict:
+        """The model's registry defaults, with this preset's changes when it is the preset's model."""
+        from convseq.models.registry import get_model  # torch loads here, not at `import convseq`
+
+        entry = get_model(model, self.task)
+        return entry.settings(self.model_settings if model == self.model else {})
+
+    def make_run(self, options: dict, model: str | None = None, frame=None) -> RunConfig:
+        """A checked run of this preset with ``options`` (flat setting names) changed."""
+        from convseq.models.registry import get_model  # torch loads here, not at `import convseq`
+
+        model = model or self.model
+        if model != self.model and not self.any_model:
+            raise UserError(f"preset {self.name!r} trains {self.model}; it has no --model option")
+        entry = get_model(model, self.task)
+        values = self.defaults()
+        settings = dict(self.model_settings) if model == self.model else {}
+        for key, value in options.items():
+            role = next((r for r, v in values.items() if key in v), None)
+            if role is not None:
+                values[role][key] = value
+            elif key in entry.defaults:
+                settings[key] = value
+            else:
+                known = [n for v in values.values() for n in v] + list(entry.defaults)
+                raise UserError(
+                    f"{self.name} has no setting {key!r}{closest(key, known)}; "
+                    f"'convseq run {self.name} --help' lists them"
+                )
+        groups = {role: self.groups[role](**v) for role, v in values.items()}
+        settings = entry.settings(settings)
+        entry.check(settings)
+        return RunConfig(
+            self.task,
+            self.name,
+            self.dataset_name(groups["source"], frame),
+            groups["source"],
+            groups["shaping"],
+            groups["train"],
+            model,
+            settings,
+            frame,
+        )
+
+    def dataset_name(self, source, frame) -> str:
+        """The name runs of this data share in reports and ``convseq compare``."""
+        if self.dataset != "file":
+            return self.dataset
+        if frame is not None:
+            return "data-frame"
+        if not source.data:
+            raise UserError(f"{self.name} needs your data: pass DATA (a file or folder)")
+        return Path(source.data).name.split(".")[0] or Path(source.data).name
+
+
+def setting_names(preset: Preset, model: str | None = None) -> list[str]:
+    """Every flat setting name of ``preset`` (groups, then the model's)."""
+    names = [f.name for cls in preset.groups.values() for f in fields(cls)]
+    return names + list(preset.model_defaults(model or preset.model))
+
+
+# ------------------------------------------------------------------- table
+STRONG_TEXT = {"vocab_size": 30_000, "max_len": 800, "length_buckets": True}
+ONE_CYCLE_ADAM = {"optimizer": "adam", "schedule": "onecycle"}
+JENA = {
+    "lookback": 1440,
+    "step": 6,
+    "delay": 144,
+    "splits": "0:200000,200001:300000,300001:",
+    "target": "T (degC)",
+}
+JENA_TRAIN = {"epochs": 20, "steps_per_epoch": 500}
+ETTH1 = {
+    "lookback": 240,
+    "step": 1,
+    "delay": 23,
+    "splits": "0:8640,8640:11520,11520:14400",
+    "target": "OT",
+    "features": ["OT"],
+}
+REFERENCE = {"residual": False}  # the chapter's models forecast the value, not the change
+TCN_TRAIN = {"optimizer": "adam", "lr": 3e-4, "schedule": "cosine"}
+
+PRESETS = {
+    p.name: p
+    for p in (
+        Preset(
+            "imdb-cnn",
+            "text",
+            "imdb",
+            "text-cnn",
+            "IMDB sentiment, the reference 1D convnet (Embedding 128 -> Conv1D x2 -> Dense), "
+            "RMSprop, 10 epochs",
+            train={"shards": 2},
+            threads=1,  # one thread per half batch: docs/speed.md
+        ),
+        Preset(
+            "imdb-region-cnn",
+            "text",
+            "imdb",
+            "text-region-cnn",
+            "IMDB sentiment, region-embedding convnet (regions 2+3, vectors pretrained on the "
+            "unlabelled reviews) averaged with an NB-weighted bag of word pairs, Adam one-cycle",
+            data={**STRONG_TEXT, "validation_split": 0.1},
+            model_settings={"pretrain_epochs": 1, "ngram_bag": True},
+            train={"epochs": 3, "batch_size": 100, "lr": 4e-3, **ONE_CYCLE_ADAM},
+        ),
+        Preset(
+            "imdb-tcn",
+            "text",
+            "imdb",
+            "text-tcn",
+            "IMDB sentiment, dilated residual TCN over embeddings (non-causal), Adam one-cycle",
+            data=STRONG_TEXT,
+            train={"epochs": 4, "batch_size": 64, "lr": 2e-3, **ONE_CYCLE_ADAM},
+        ),
+        Preset(
+            "jena-baseline",
+            "forecast",
+            "jena",
+            "common-sense",
+            "Jena temperature 24 h ahead: common-sense baseline (the last value), no training",
+            data=JENA,
+        ),
+        Preset(
+            "jena-cnn",
+            "forecast",
+            "jena",
+            "series-cnn",
+            "Jena: reference convnet (3 x Conv1D(32,5), max pools, global max), step 6, "
+            "20 x 500 batches",
+            data=JENA,
+            model_settings=REFERENCE,
+            train={**JENA_TRAIN, "shards": 2},
+            threads=1,
+        ),
+        Preset(
+            "jena-cnn-gru",
+            "forecast",
+            "jena",
+            "series-cnn-gru",
+            "Jena: Conv1D x2 -> GRU(32, dropout 0.1, recurrent dropout 0.5), step 3, "
+            "20 x 500 batches",
+            data={**JENA, "step": 3},
+            model_settings=REFERENCE,
+            train={**JENA_TRAIN, "shards": 2},
+            threads=1,
+        ),
+        Preset(
+            "jena-gru",
+            "forecast",
+            "jena",
+            "series-gru",
+            "Jena: GRU(32, dropout 0.2, recurrent dropout 0.2), step 6, 40 x 500 batches",
+            data=JENA,
+            model_settings=REFERENCE,
+            train={**JENA_TRAIN, "epochs": 40, "shards": 2},
+            threads=1,
+        ),
+        Preset(
+            "jena-tcn",
+            "forecast",
+            "jena",
+            "series-tcn",
+            "Jena: causal dilated TCN (no recurrence), wind as a vector, calendar columns; "
+            "step 6, 20 x 500 batches",
+            data={**JENA, "calendar": True, "wind_vector": True},
+            model_settings=REFERENCE,
+            train={**JENA_TRAIN, **TCN_TRAIN},
+            threads=1,
+        ),
+        Preset(
+            "etth1-baseline",
+            "forecast",
+            "etth1",
+            "common-sense",
+            "ETTh1 oil temperature 24 h ahead: common-sense baseline (the last value), no training",
+            data=ETTH1,
+        ),
+        Preset(
+            "etth1-cnn",
+            "forecast",
+            "etth1",
+            "series-cnn",
+            "ETTh1: the reference convnet on OT's last 240 h, forecasting the change; 10 epochs",
+            data=ETTH1,
+            train={"epochs": 10},
+            threads=1,
+        ),
+        Preset(
+            "etth1-cnn-gru",
+            "forecast",
+            "etth1",
+            "series-cnn-gru",
+            "ETTh1: Conv1D x2 -> GRU(32) on OT's last 240 h, forecasting the change; 20 epochs",
+            data=ETTH1,
+            threads=1,
+        ),
+        Preset(
+            "etth1-gru",
+            "forecast",
+            "etth1",
+            "series-gru",
+            "ETTh1: GRU(32) on OT's last 240 h, forecasting the change; 10 epochs",
+            data=ETTH1,
+            train={"epochs": 10},
+            threads=1,
+        ),
+        Preset(
+            "etth1-tcn",
+            "forecast",
+            "etth1",
+            "series-tcn",
+            "ETTh1: causal dilated TCN on OT's last 240 h and the calendar, averaged with a "
+            "linear map of the window, forecasting the change with a Huber loss; 20 epochs",
+            data={**ETTH1, "calendar": True},
+            model_settings={"linear_member": True},  # chosen on validation MAE (docs/tcn.md)
+            train={**TCN_TRAIN, "loss": "huber"},
+            threads=1,
+        ),
+        Preset(
+            "series-csv",
+            "forecast",
+            "file",
+            "series-cnn-gru",
+            "any CSV series: --data PATH --time-column T --target COLUMN [--model NAME]",
+            train={"epochs": 10},
+            threads=1,
+            any_model=True,
+        ),
+        Preset(
+            "train-text",
+            "text",
+            "file",
+            "text-cnn",
+            "a text classifier on your own labelled file (convseq train text DATA)",
+            listed=False,
+            any_model=True,
+        ),
+        Preset(
+            "train-forecast",
+            "forecast",
+            "file",
+            "series-cnn-gru",
+            "a forecaster on your own series (convseq train forecast DATA)",
+            train={"epochs": 10},
+            threads=1,
+            listed=False,
+            any_model=True,
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        listed = [n for n, p in PRESETS.items() if p.listed]
+        raise UserError(
+            f"unknown experiment {name!r}{closest(name, listed)}; run 'convseq list' to see them"
+        )
+    return PRESETS[name]
+
+
+def list_presets() -> list[Preset]:
+    return [PRESETS[n] for n in sorted(PRESETS) if PRESETS[n].listed]

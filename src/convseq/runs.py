@@ -1,0 +1,246 @@
+"""The run folder: everything one run produced, self-contained, written atomically.
+
+Layout: ``config.json`` (the run's settings, versions, machine), ``history.csv``
+(per epoch), ``curves.png``, ``model.safetensors`` (+ ``tokenizer.json`` or
+``normalization.json``), ``metrics.json`` (written last: a folder with it is
+a finished run) and, while a run is going, ``checkpoint.pt``. The folder is
+made when the run has something to write, so a run refused for its input
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from convseq import __version__
+from convseq.atomic import write_json, write_text, write_with
+from convseq.config import RunConfig
+from convseq.errors import UserError
+
+RUN_FORMAT = 2  # bump when the folder layout changes incompatibly
+RESUMABLE = ("epochs",)  # settings that may change when a run is resumed
+
+
+def environment() -> dict:
+    """Versions and machine, recorded with every run so its figures can be placed."""
+    import numpy as np
+    import tokenizers
+    import torch
+
+    return {
+        "convseq": __version__,
+        "run_format": RUN_FORMAT,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "tokenizers": tokenizers.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.is_available(),
+    }
+
+
+class RunFolder:
+    """A run's folder, made (with its config.json) on the first write into it."""
+
+    def __init__(self, path: str | Path, config: RunConfig | None = None):
+        self.path = Path(path)
+        self.config = config
+        self.made: list[Path] = []  # folders this run created, innermost last
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def file(self, name: str) -> Path:
+        """The path of ``name`` inside the folder, making the folder first if needed."""
+        if not self.path.is_dir():
+            self._make()
+        return self.path / name
+
+    def _make(self) -> None:
+        missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        self.path.mkdir(parents=True)
+        self.made = list(reversed(missing))
+        if self.config is not None:
+            write_json(
+                self.path / "config.json",
+                {"config": self.config.to_dict(), "environment": environment()},
+            )
+        print(f"run folder: {self.path}", flush=True)
+
+    def discard(self) -> None:
+        """Remove what this run made, when it failed before it trained anything."""
+        if self.made and not (self.path / "history.csv").exists():
+            shutil.rmtree(self.path, ignore_errors=True)
+            for parent in reversed(self.made[:-1]):
+                try:
+                    parent.rmdir()  # only if empty: another run may have written there
+                except OSError:
+                    break
+
+    def write_history(self, history: list[dict]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+        write_text(self.file("history.csv"), buffer.getvalue())
+
+    def write_metrics(self, metrics: dict) -> None:
+        write_json(self.file("metrics.json"), metrics)
+
+    def save_weights(self, model, metadata: dict) -> None:
+        """The weights, device-free, with what rebuilds the model (name, shape, settings)."""
+        from safetensors.torch import save_file
+
+        tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        meta = {"convseq": __version__, "run_format": str(RUN_FORMAT)}
+        meta.update({k: json.dumps(v) for k, v in metadata.items()})
+        write_with(
+            self.file("model.safetensors"), lambda tmp: save_file(tensors, tmp, metadata=meta)
+        )
+
+    # ------------------------------------------------------------- reading
+    def read_json(self, name: str) -> dict:
+        path = self.path / name
+        if not path.is_file():
+            raise UserError(
+                f"{self.path} is not a convseq run folder (no {name}); pass a folder made by "
+                "'convseq run' or 'convseq train'"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path} is corrupted ({exc}); rerun the experiment") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path} is corrupted (not a JSON object); rerun the experiment")
+        return data
+
+    def read_config(self) -> RunConfig:
+        """The run's settings, once the folder is known to be of this convseq's format."""
+        data = self.read_json("config.json")
+        environment = data.get("environment") or {}
+        fmt, version = environment.get("run_format"), environment.get("convseq", "unknown")
+        if fmt != RUN_FORMAT:
+            raise UserError(
+                f"{self.path} was written by convseq {version} (run-folder format {fmt}); this "
+                f"convseq {__version__} reads format {RUN_FORMAT}: rerun it with this version"
+            )
+        try:
+            return RunConfig.from_dict(data["config"])
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"{self.path}/config.json is corrupted ({exc}); rerun it") from None
+
+
+def default_folder(preset: str) -> Path:
+    """runs/PRESET/TIMESTAMP, with a suffix when a run started within the same second."""
+    base = Path("runs") / preset / time.strftime("%Y%m%d-%H%M%S")
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def check_fresh(path: Path) -> None:
+    """A new run never writes into a folder that already holds something."""
+    if (path / "metrics.json").exists():
+        raise UserError(f"{path} already holds a finished run; pass another --out")
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file; pass a new folder with --out")
+    if path.is_dir() and any(path.iterdir()):
+        hint = (
+            f"continue it with --resume {path}"
+            if (path / "config.json").exists()
+            else "it is not a run folder"
+        )
+        raise UserError(f"{path} is not empty ({hint}); pass a new folder with --out")
+
+
+def resume_command(preset: str, path: Path | str) -> str:
+    """The command that continues the run in ``path``."""
+    if preset in ("train-text", "train-forecast"):
+        return f"convseq train {preset.removeprefix('train-')} --resume {path}"
+    return f"convseq run {preset} --resume {path}"
+
+
+def open_for_resume(
+    path: str | Path, preset: str, given: dict
+) -> tuple[RunFolder, RunConfig, dict]:
+    """The killed run in ``path``, its config with the allowed changes in ``given``, and those changes.
+
+    An option in ``given`` (flat names, only those the user passed) that
+    differs from the run's own value is refused unless it may change on
+    resume (``RESUMABLE``), so nothing the user asked for is silently ignored.
+    """
+    folder = RunFolder(path)
+    if not folder.path.is_dir():
+        raise UserError(f"{path} does not exist; pass the folder of the run to resume")
+    config = folder.read_config()
+    folder.config = config
+    if config.preset != preset:
+        raise UserError(
+            f"{path} is a run of {config.preset!r}, not {preset!r}; resume it with "
+            f"'{resume_command(config.preset, path)}'"
+        )
+    if (folder.path / "metrics.json").exists():
+        raise UserError(f"{path} already finished; nothing to resume")
+    saved = config.settings()
+    changes = {}
+    for key, value in given.items():
+        if key not in saved:
+            raise UserError(f"{flag_of(key)} is not a setting of the run in {path}")
+        if value == saved[key]:
+            continue
+        if key not in RESUMABLE:
+            raise UserError(
+                f"{flag_of(key)} {shown(value)} conflicts with the run being resumed, which has "
+                f"{shown(saved[key])}; drop the option, or start a new run"
+            )
+        changes[key] = (saved[key], value)
+    if "epochs" in changes:
+        config = _more_epochs(folder, config, changes["epochs"][1])
+    for stale in folder.path.glob(".*.tmp"):
+        stale.unlink()  # half-written files of the killed process, never renamed into place
+    if not (folder.path / "checkpoint.pt").exists():
+        print(f"{path} has no checkpoint yet; starting it from the first epoch")
+    return folder, config, changes
+
+
+def _more_epochs(folder: RunFolder, config: RunConfig, epochs: int) -> RunConfig:
+    """``config`` with ``epochs`` when the schedule allows it; saved back to config.json."""
+    if config.train.schedule in ("cosine", "onecycle"):
+        raise UserError(
+            f"the run's {config.train.schedule} schedule was laid out for {config.train.epochs} "
+            "epochs, so --epochs cannot change on resume; start a new run"
+        )
+    history = folder.path / "history.csv"
+    done = max(0, len(history.read_text().splitlines()) - 1) if history.exists() else 0
+    if epochs < done:
+        raise UserError(f"--epochs {epochs} is fewer than the {done} the run has already trained")
+    config.train = config.train.with_changes(epochs=epochs)
+    data = folder.read_json("config.json")
+    data["config"] = config.to_dict()
+    write_json(folder.path / "config.json", data)
+    return config
+
+
+def flag_of(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def shown(value) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "''"
+    return str(value)

@@ -1,1 +1,0 @@
-"""End-to-end flows shared by the presets and the own-data commands (``convseq train ...``)."""
