@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import tempfile
 from pathlib import Path
 
-import convseq  # noqa: F401  (before torch: convseq's thread settings)
-import convseq.models.forecast as forecast
-from convseq.cli import main as convseq_main
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the convseq command, before torch loads
+
+import convseq.models.forecast as forecast  # noqa: E402
+from convseq.cli import keep_freed_memory  # noqa: E402
+from convseq.cli import main as convseq_main  # noqa: E402
 
 
 def run(preset: str, epochs: int, seed: int, shards: int, folder: Path) -> list[float]:
@@ -29,12 +32,14 @@ def run(preset: str, epochs: int, seed: int, shards: int, folder: Path) -> list[
     if not shards:
         forecast._hooked = lambda layers: True
     try:
-        convseq_main(
+        code = convseq_main(
             ["run", preset, "--epochs", str(epochs), "--seed", str(seed), "--out", str(folder),
              "--shards", str(max(shards, 1))]
         )  # fmt: skip
     finally:
         forecast._hooked = real
+    if code:
+        raise SystemExit(code)  # convseq said why on stderr
     with open(folder / "history.csv") as f:
         return [float(row["val_mae"]) for row in csv.DictReader(f)]
 
@@ -48,6 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.shards < 1 or args.epochs < 1:
         parser.error("--shards and --epochs must be at least 1")
+    keep_freed_memory()  # as the convseq command does
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in [int(s) for s in args.seeds.split(",")]:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -40,8 +38,9 @@ def main(argv=None) -> int:
     import torch
 
     import convseq
-    from convseq.data.imdb import load_imdb
-    from convseq.experiments.imdb import imdb_splits
+    from convseq.config import ImdbSource
+    from convseq.data.imdb import load_imdb, split_imdb
+    from convseq.errors import UserError
     from convseq.models.ensemble import members_of
 
     classifier = convseq.load(args.run)
@@ -52,8 +51,12 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    config = json.loads((Path(args.run) / "config.json").read_text())["config"]
-    _, val, test = imdb_splits(load_imdb(args.data_dir), config)
+    config = classifier.config  # the run's settings: the same split as its training
+    if not isinstance(config.source, ImdbSource):
+        raise UserError(f"{args.run} did not train on IMDB; pass an imdb-region-cnn run")
+    source = config.source
+    data = load_imdb(args.data_dir or source.data_dir or None)
+    _, val, test = split_imdb(data, source.validation_split, source.limit, config.train.seed)
     splits = [("val", val), ("test", test)] if args.test else [("val", val)]
     names = [f"{i}:{type(m).__name__}" for i, m in enumerate(members)]
     for split_name, split in splits:

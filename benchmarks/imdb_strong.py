@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,10 +29,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.run:
         folder = Path(args.run)
-    else:
-        from convseq.cli.run import run_experiment
+    else:  # `convseq run EXPERIMENT`, as this process: its threads and process settings
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads
+        from convseq import pipelines
+        from convseq.cli import keep_freed_memory, torch_threads
+        from convseq.presets import get_preset
 
-        folder = run_experiment(args.experiment, {}, out=None).path
+        keep_freed_memory()
+        preset = get_preset(args.experiment)
+        with torch_threads(preset.threads):
+            folder = pipelines.start(preset.make_run({})).path
     metrics = json.loads((folder / "metrics.json").read_text())
     seconds = metrics["total_seconds"]
     if metrics.get("torch_threads") == 1:
@@ -52,4 +59,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from convseq.errors import exit_code_of
+
+    sys.exit(exit_code_of(main))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 
@@ -38,13 +37,15 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None, help="folder of the IMDB tarball")
     args = parser.parse_args(argv)
     runs = [Path(r) for r in args.runs]
+    from convseq.config import ImdbSource
     from convseq.errors import UserError
+    from convseq.runs import RunFolder
 
-    for run in runs:
-        if not (run / "config.json").is_file():
-            raise UserError(f"{run} holds no config.json; pass run folders made by convseq")
-    configs = [json.loads((r / "config.json").read_text())["config"] for r in runs]
-    split = {(c["seed"], c["validation_split"], c.get("limit", 0)) for c in configs}
+    configs = [RunFolder(run).read_config() for run in runs]  # refuses what is not a run
+    for run, config in zip(runs, configs, strict=True):
+        if not isinstance(config.source, ImdbSource):
+            raise UserError(f"{run} did not train on IMDB; pass IMDB run folders")
+    split = {(c.train.seed, c.source.validation_split, c.source.limit) for c in configs}
     if len(split) != 1:
         print(
             "error: the runs hold out different validation reviews (seed, --validation-split "
@@ -57,10 +58,12 @@ def main(argv=None) -> int:
             "error: two runs share a folder name; pass folders with distinct names", file=sys.stderr
         )
         return 2
-    from convseq.data.imdb import load_imdb
-    from convseq.experiments.imdb import imdb_splits
+    from convseq.data.imdb import load_imdb, split_imdb
 
-    _, val, _ = imdb_splits(load_imdb(args.data_dir), configs[0])
+    (seed, fraction, limit), source = split.pop(), configs[0].source
+    _, val, _ = split_imdb(
+        load_imdb(args.data_dir or source.data_dir or None), fraction, limit, seed
+    )
     labels = np.asarray(val.labels)
     logits = {run.name: validation_logits(run, val.texts) for run in runs}
     for k in range(1, len(runs) + 1):

@@ -13,21 +13,23 @@ forward next to the fast ones, and exits non-zero when the median misses the tar
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the convseq command, before torch loads
 
-from convseq.cli import main as convseq_main
-from convseq.cli.run import run_experiment
-from convseq.data.imdb import load_imdb
-from convseq.data.tokenize import encode
-from convseq.inference.load import load_run
-from convseq.inference.text import one_torch_thread
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from convseq.cli import keep_freed_memory, torch_threads  # noqa: E402
+from convseq.cli import main as convseq_main  # noqa: E402
+from convseq.data.imdb import load_imdb  # noqa: E402
+from convseq.data.tokenize import encode  # noqa: E402
+from convseq.inference.load import load_run  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -55,17 +57,19 @@ def main() -> int:
         "other work; a lower bound of what one idle core achieves)",
     )
     args = parser.parse_args()
+    keep_freed_memory()  # as the convseq command does
 
     work = Path(tempfile.mkdtemp(prefix="convseq-predict-bench-"))
     run_dir = args.run
     if run_dir is None:
         run_dir = str(work / "imdb-cnn")
         print("training a quick imdb-cnn run (1 epoch, 2,000 reviews) ...", flush=True)
-        run_experiment(
-            "imdb-cnn",
-            {"data_dir": args.data_dir, "limit": 2000, "epochs": 1},
-            out=run_dir,
-        )
+        trained = convseq_main(
+            ["run", "imdb-cnn", "--data-dir", args.data_dir, "--limit", "2000", "--epochs", "1",
+             "--out", run_dir]
+        )  # fmt: skip
+        if trained:
+            return trained  # convseq said why on stderr
     reviews = load_imdb(args.data_dir).test.texts[: args.texts]
     if any("\n" in r for r in reviews):
         raise SystemExit("a review holds a newline; the one-per-line file would split it")
@@ -110,9 +114,9 @@ def main() -> int:
     assert np.array_equal(
         ids, encode(classifier.tokenizer, sample, classifier.max_len, "pre", "pre")
     ), "fast encoding must equal the tokenizer's"
-    with one_torch_thread():
+    with torch_threads(1):  # as `convseq predict` runs the model (--threads 1)
         folded = seconds(lambda: classifier.logits_of_ids(ids, args.batch_size))
-    with torch.inference_mode(), one_torch_thread():
+    with torch.inference_mode(), torch_threads(1):
         plain = seconds(
             lambda: [
                 classifier.model(torch.from_numpy(ids[i : i + args.batch_size]))

@@ -22,14 +22,14 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from convseq.data.imdb import load_imdb
+from convseq.data.imdb import load_imdb, split_imdb
 from convseq.data.tokenize import encode, fit_tokenizer
-from convseq.experiments.imdb import split_validation
-from convseq.experiments.imdb_strong import REGION_DEFAULTS
 from convseq.models.region_context import RegionContext
+from convseq.presets import PRESETS
 from convseq.training.pretrain_context import PretrainConfig, pretrain_region_context
 
-VOCAB, MAX_LEN, PROBE_TRAIN = 30_000, 800, 5_000
+PRESET = "imdb-region-cnn"
+PROBE_TRAIN = 5_000
 
 
 def pooled(context: RegionContext, ids: torch.Tensor) -> torch.Tensor:
@@ -76,26 +76,34 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    preset = {  # the region vectors imdb-region-cnn pretrains by default (its first context size)
-        "size": int(str(REGION_DEFAULTS["context_size"]).split(",")[0]),
-        "dim": REGION_DEFAULTS["context_dim"],
-        "epochs": REGION_DEFAULTS["pretrain_epochs"],
+    run = PRESETS[PRESET].make_run({"seed": args.seed})
+    settings, shaping, source = run.model_settings, run.shaping, run.source
+    preset = {  # the region vectors the preset pretrains by default (its first context size)
+        "size": settings["context_size"][0],
+        "dim": settings["context_dim"],
+        "epochs": settings["pretrain_epochs"],
     }
     chosen = preset | dict(parse_setting(s) for s in args.set)
     config = PretrainConfig(seed=args.seed, **chosen)
 
     data = load_imdb(args.data_dir, with_unsup=True)
-    train, val = split_validation(data.train, 0.1, args.seed)  # the preset's split
-    tokenizer = fit_tokenizer(train.texts, VOCAB)
-    unlabelled = torch.from_numpy(encode(tokenizer, data.unsup + train.texts, MAX_LEN))
-    table, bias, stats = pretrain_region_context(unlabelled, VOCAB, config)
-    context = RegionContext(VOCAB, config.size, config.dim)
+    train, val, _ = split_imdb(data, source.validation_split, source.limit, args.seed)
+    tokenizer = fit_tokenizer(train.texts, shaping.vocab_size, shaping.keep_marks)
+    vocab = tokenizer.get_vocab_size()  # the model's (and the pretrained table's) rows
+
+    def ids(texts: list[str]) -> torch.Tensor:
+        return torch.from_numpy(
+            encode(tokenizer, texts, shaping.max_len, shaping.truncating, shaping.padding)
+        )
+
+    table, bias, stats = pretrain_region_context(
+        ids(data.unsup + train.texts), vocab, config, shaping.padding
+    )
+    context = RegionContext(vocab, config.size, config.dim)
     context.load(table, bias)
 
-    train_x = pooled(
-        context, torch.from_numpy(encode(tokenizer, train.texts[:PROBE_TRAIN], MAX_LEN))
-    )
-    val_x = pooled(context, torch.from_numpy(encode(tokenizer, val.texts, MAX_LEN)))
+    train_x = pooled(context, ids(train.texts[:PROBE_TRAIN]))
+    val_x = pooled(context, ids(val.texts))
     train_y = torch.tensor(train.labels[:PROBE_TRAIN], dtype=torch.float32)
     val_y = torch.tensor(val.labels, dtype=torch.float32)
     accuracy = probe_accuracy(train_x, train_y, val_x, val_y)

@@ -1,7 +1,8 @@
 """Is etth1-tcn's training step cheaper than etth1-cnn-gru's? And what does last-step-only save?
 
-Builds each preset's model with its default settings (ETTh1: 240 steps of OT,
-plus the four calendar columns for the TCN, and its linear member) and times training steps
+Builds each preset's model with its default settings, as ``convseq run`` builds it
+(``PRESETS[NAME].make_run``; ETTh1: 240 steps of OT, plus the four calendar
+columns for the TCN, and its linear member) and times training steps
 (forward, the preset's loss backward, the preset's optimizer step: Adam for the
 TCN, RMSprop for the GRU) on random windows of the preset's batch size. The models alternate in one process and the CPU time of this one
 thread is counted, so a machine shared with other jobs slows them alike.
@@ -21,12 +22,12 @@ import time
 import torch
 
 from convseq.data.derived import CALENDAR_COLUMNS
-from convseq.experiments import get_experiment
-from convseq.experiments.forecast import model_settings
-from convseq.experiments.series_run import regression_task
-from convseq.models import build_model
-from convseq.models.ensemble import Ensemble
+from convseq.models import SeriesShape, get_model
+from convseq.models.ensemble import Ensemble, members_of
+from convseq.models.forecast import path_or_value
+from convseq.presets import PRESETS
 from convseq.training.optim import make_optimizer
+from convseq.training.tasks import make_task
 
 
 class FullForward(torch.nn.Module):
@@ -39,20 +40,33 @@ class FullForward(torch.nn.Module):
     def forward(self, x):
         m = self.model
         steps = m.tcn(m.anchor.relative(x).transpose(1, 2))
-        return m.anchor.absolute(m.head(steps[:, :, -1]).squeeze(-1), x)
+        return m.anchor.absolute(path_or_value(m.head(steps[:, :, -1])), x)
 
 
-def preset_model(preset: str, model_name: str):
-    """``model_name`` built as ``preset`` builds it, for OT plus the calendar columns it reads."""
-    defaults = get_experiment(preset).defaults
-    calendar = len(CALENDAR_COLUMNS) if defaults.get("calendar") else 0
-    settings = {"num_features": 1 + calendar, "target_index": 0}
-    settings.update(model_settings(model_name, defaults))
-    if calendar:
-        settings["absolute_features"] = list(range(1, 1 + calendar))
-    if settings.get("linear_member"):
-        settings["window"] = len(range(0, defaults["lookback"], defaults["step"]))
-    return build_model(model_name, **settings), 1 + calendar, defaults
+def preset_model(preset: str):
+    """``preset``'s model built as its pipeline builds it, for OT plus the calendar columns it
+    reads; its run settings (``RunConfig``) and its task (loss and metrics)."""
+    run = PRESETS[preset].make_run({})
+    shaping = run.shaping
+    assert shaping.features == ["OT"] and shaping.target == "OT", "an ETTh1 preset on OT"
+    features = 1 + (len(CALENDAR_COLUMNS) if shaping.calendar else 0)  # OT, then the calendar
+    residual = run.model_settings.get("residual", False)
+    shape = SeriesShape(
+        num_features=features,
+        window=len(range(0, shaping.lookback, shaping.step)),
+        target_index=0,
+        absolute_features=tuple(range(1, features)) if residual else (),  # as the pipeline's
+    )
+    model = get_model(run.model, run.task).make(shape, run.model_settings)
+    train = run.train
+    task = make_task(
+        "regression",
+        loss=train.loss,
+        huber_delta=train.huber_delta,
+        final_weight=train.final_weight,
+        members=len(members_of(model)),
+    )
+    return model, task, shape, run
 
 
 def every_step_computed(model):
@@ -63,10 +77,9 @@ def every_step_computed(model):
     return Ensemble([FullForward(tcn), *others])
 
 
-def cpu_seconds_per_step(model, task, x, y, steps: int, defaults: dict) -> float:
-    optimizer = make_optimizer(
-        defaults["optimizer"], model.parameters(), defaults["lr"], defaults["weight_decay"]
-    )
+def cpu_seconds_per_step(model, task, x, y, steps: int, run) -> float:
+    train = run.train
+    optimizer = make_optimizer(train.optimizer, model.parameters(), train.lr, train.weight_decay)
     began = time.process_time()
     for _ in range(steps):
         loss = task.loss(model(x), y)
@@ -83,22 +96,26 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    tcn, tcn_features, defaults = preset_model("etth1-tcn", "series-tcn")
-    gru, gru_features, gru_defaults = preset_model("etth1-cnn-gru", "series-cnn-gru")
-    batch, length = defaults["batch_size"], defaults["lookback"]
-    tcn_task, gru_task = regression_task(defaults, tcn), regression_task(gru_defaults, gru)
+    tcn, tcn_task, tcn_shape, tcn_run = preset_model("etth1-tcn")
+    gru, gru_task, gru_shape, gru_run = preset_model("etth1-cnn-gru")
+    batch = tcn_run.train.batch_size
+    assert gru_run.train.batch_size == batch and gru_shape.window == tcn_shape.window
     models = {
-        "etth1-cnn-gru": (gru.train(), gru_task, gru_features, gru_defaults),
-        "etth1-tcn": (tcn.train(), tcn_task, tcn_features, defaults),
+        "etth1-cnn-gru": (gru.train(), gru_task, gru_shape, gru_run),
+        "etth1-tcn": (tcn.train(), tcn_task, tcn_shape, tcn_run),
         "etth1-tcn, every step computed": (
             every_step_computed(tcn).train(),
             tcn_task,
-            tcn_features,
-            defaults,
+            tcn_shape,
+            tcn_run,
         ),
     }
     y = torch.randn(batch)
-    inputs = {name: torch.randn(batch, length, f) for name, (_, _, f, _) in models.items()}
+    inputs = {
+        name: torch.randn(batch, shape.window, shape.num_features)
+        for name, (_, _, shape, _) in models.items()
+    }
+    length = tcn_shape.window
     times: dict[str, list[float]] = {name: [] for name in models}
     for name, (model, task, _, preset) in models.items():  # warm-up
         cpu_seconds_per_step(model, task, inputs[name], y, 2, preset)

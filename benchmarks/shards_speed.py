@@ -1,7 +1,8 @@
 """What sharding a batch over threads buys: one training step, three ways, side by side.
 
-For each model, on random data of the reference shapes, times the forward and
-backward pass of one batch (no optimizer step):
+For each model, built as the preset that trains it builds it (jena-cnn,
+jena-cnn-gru, imdb-cnn), on random data of that preset's shapes, times the
+forward and backward pass of one batch (no optimizer step):
 
 * ``one piece``: the whole batch on one thread, as before sharding;
 * ``halves, 1 thread``: two half batches one after the other on that thread;
@@ -16,39 +17,49 @@ other's lock.
     python benchmarks/shards_speed.py [--repeats 30] [--python-loops]
 """
 
-from __future__ import annotations  # noqa: I001  (convseq before torch: its thread settings)
+from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
-import convseq  # noqa: F401
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the convseq command, before torch loads
 
-import convseq.models.gru as gru
-from convseq.models import build_model
-from convseq.runtime import keep_freed_memory
-from convseq.training.shards import ShardedStep
-from convseq.training.tasks import BinaryClassification, Regression
+import torch  # noqa: E402
 
+import convseq.models.gru as gru  # noqa: E402
+from convseq.cli import keep_freed_memory  # noqa: E402
+from convseq.models import SeriesShape, TextShape, get_model  # noqa: E402
+from convseq.presets import PRESETS  # noqa: E402
+from convseq.training.shards import ShardedStep  # noqa: E402
+from convseq.training.tasks import BinaryClassification, Regression  # noqa: E402
+
+JENA_FEATURES = 14
 MODELS = {
-    # name: (model, settings, one input sample's shape, batch)
-    "series-cnn": ("series-cnn", {"num_features": 14}, (240, 14), 128),
-    "series-cnn-gru": ("series-cnn-gru", {"num_features": 14}, (480, 14), 128),
-    "text-cnn": ("text-cnn", {"vocab_size": 10_000, "embed_dim": 128}, (500,), 32),
+    # name: the preset whose model (with its settings), window and batch are timed
+    "series-cnn": "jena-cnn",  # 240 x 14 windows, batch 128
+    "series-cnn-gru": "jena-cnn-gru",  # 480 x 14 windows, batch 128
+    "text-cnn": "imdb-cnn",  # 500 token ids from 10,000 words, batch 32
 }
 
 
 def batch_for(name: str):
-    model_name, settings, shape, batch = MODELS[name]
+    run = PRESETS[MODELS[name]].make_run({})
+    assert run.model == name, f"{MODELS[name]} trains {run.model}"
+    batch = run.train.batch_size
     torch.manual_seed(0)
-    model = build_model(model_name, **settings).train()
-    if model_name == "text-cnn":
+    if run.task == "text":
+        vocab = run.shaping.vocab_size
+        model = get_model(name).make(TextShape(vocab_size=vocab), run.model_settings).train()
         # Zipf-like ids: few distinct tokens per batch, as in real reviews
-        ranks = torch.distributions.Pareto(1.0, 0.3).sample((batch, *shape))
-        x = ranks.long().clamp(max=settings["vocab_size"] - 1)
+        ranks = torch.distributions.Pareto(1.0, 0.3).sample((batch, run.shaping.max_len))
+        x = ranks.long().clamp(max=vocab - 1)
         return model, BinaryClassification(), x, torch.randint(0, 2, (batch,))
-    return model, Regression(), torch.randn(batch, *shape), torch.randn(batch)
+    window = len(range(0, run.shaping.lookback, run.shaping.step))
+    shape = SeriesShape(num_features=JENA_FEATURES, window=window)
+    model = get_model(name).make(shape, run.model_settings).train()
+    return model, Regression(), torch.randn(batch, window, JENA_FEATURES), torch.randn(batch)
 
 
 def median_ms(model, task, x, y, repeats: int) -> dict[str, float]:

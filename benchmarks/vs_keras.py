@@ -18,9 +18,13 @@ less than the wall clock. The machine's fp32 matmul GFLOP/s is measured too,
 with the fraction of it that convseq's imdb-cnn training reaches. The exit status is 1
 when a model misses its target or is not available, 2 on bad usage.
 
-The convseq side is what ``convseq run`` does: the model comes from
-``convseq.models.build_model`` with the run's settings, and it is trained by
-``convseq.training.trainer.Trainer`` with the run's default training config.
+The convseq side is what ``convseq run NAME`` does: the preset's run
+(``convseq.presets.PRESETS[NAME].make_run``) gives the model's settings and
+the training settings (optimizer, shards, ...), the model is built by
+``get_model(...).make(shape, settings)``, it is trained by
+``convseq.training.trainer.Trainer`` with the preset's task, and the worker
+process is set up as the ``convseq`` command sets itself up (OpenMP waiters
+that sleep, glibc keeping freed memory, the preset's thread count).
 
 Data. IMDB: 500 token ids per review from a vocabulary of 10,000, batch 32.
 Token ids follow a Zipf law and review lengths a log-normal law (with
@@ -37,7 +41,6 @@ Needs the ``bench`` extra: ``pip install -e ".[bench]"``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import statistics
@@ -47,20 +50,18 @@ import time
 from dataclasses import dataclass
 
 VOCAB, REVIEW_LEN = 10_000, 500
-# the environment as the user gave it, for the workers: importing convseq here
-# sets convseq's thread defaults, which the Keras side must not inherit
+# the environment as the user gave it, for the workers: the convseq worker sets
+# itself up as the convseq command does, which the Keras side must not inherit
 USER_ENVIRONMENT = dict(os.environ)
 JENA_FEATURES = 14
 
 
 @dataclass(frozen=True)
 class Bench:
-    name: str
-    convseq_model: str  # registered convseq model
-    convseq_settings: dict
-    task: str  # convseq task
-    batch: int
-    shape: tuple  # one input sample
+    name: str  # the convseq preset: its model and training settings, as `convseq run NAME`
+    task: str  # "binary" (text) or "regression" (forecast): the data made for both sides
+    batch: int  # samples per batch: the preset's batch size
+    shape: tuple  # one input sample: the preset's (max_len,) or (lookback / step, features)
     samples: int  # timed samples by default
     target: float  # highest passing ratio
 
@@ -68,36 +69,9 @@ class Bench:
 BENCHES = {
     b.name: b
     for b in (
-        Bench(
-            "imdb-cnn",
-            "text-cnn",
-            {"vocab_size": VOCAB, "embed_dim": 128},
-            "binary",
-            32,
-            (REVIEW_LEN,),
-            4_800,
-            0.33,
-        ),
-        Bench(
-            "jena-cnn",
-            "series-cnn",
-            {"num_features": JENA_FEATURES},
-            "regression",
-            128,
-            (240, JENA_FEATURES),
-            6_400,
-            0.5,
-        ),
-        Bench(
-            "jena-cnn-gru",
-            "series-cnn-gru",
-            {"num_features": JENA_FEATURES},
-            "regression",
-            128,
-            (480, JENA_FEATURES),
-            2_560,
-            0.5,
-        ),
+        Bench("imdb-cnn", "binary", 32, (REVIEW_LEN,), 4_800, 0.33),
+        Bench("jena-cnn", "regression", 128, (240, JENA_FEATURES), 6_400, 0.5),
+        Bench("jena-cnn-gru", "regression", 128, (480, JENA_FEATURES), 2_560, 0.5),
     )
 }
 WARMUP_BATCHES = 10
@@ -142,48 +116,90 @@ def distinct_per_batch(ids, batch: int) -> float:
 
 
 # ------------------------------------------------------------- workers
-def preset_defaults(name: str) -> dict:
-    """``convseq run NAME``'s settings, or none when the preset is not registered."""
-    from convseq.errors import UserError
-    from convseq.experiments import get_experiment
+def preset_run(bench: Bench, seed: int = 0):
+    """``convseq run NAME``'s checked settings for ``bench`` (two epochs: the warm-up, then the
+    timed one), or None when no preset has its name."""
+    from convseq.presets import PRESETS
 
-    try:
-        return get_experiment(name).defaults
-    except UserError:  # experiment not registered yet: the trainer's own defaults
-        return {}
+    preset = PRESETS.get(bench.name)
+    if preset is None:
+        return None
+    run = preset.make_run({"epochs": 2, "patience": 0, "seed": seed})
+    if run.task == "text":
+        made = ("binary", run.train.batch_size, (run.shaping.max_len,), run.shaping.vocab_size)
+        wanted = (bench.task, bench.batch, bench.shape, VOCAB)
+    else:
+        window = len(range(0, run.shaping.lookback, run.shaping.step))
+        made = ("regression", run.train.batch_size, (window, JENA_FEATURES))
+        wanted = (bench.task, bench.batch, bench.shape)
+    if made != wanted:  # the Keras side would time other data than the preset trains on
+        raise RuntimeError(f"{bench.name}: the preset trains on {made}, the benchmark on {wanted}")
+    return run
+
+
+def convseq_shape(bench: Bench, run):
+    """What the data fixes for the model, as the preset's pipeline sets it."""
+    from convseq.models import SeriesShape, TextShape
+
+    if run.task == "text":
+        return TextShape(vocab_size=run.shaping.vocab_size)
+    return SeriesShape(num_features=bench.shape[1], window=bench.shape[0])
+
+
+def convseq_task(run, model):
+    """The preset's loss and metrics, as its pipeline makes them."""
+    from convseq.models.ensemble import members_of
+    from convseq.training.tasks import make_task
+
+    if run.task == "text":
+        return make_task("binary")
+    train = run.train
+    return make_task(
+        "regression",
+        loss=train.loss,
+        huber_delta=train.huber_delta,
+        final_weight=train.final_weight,
+        members=len(members_of(model)),
+    )
 
 
 def convseq_worker(bench: Bench, samples: int, seed: int, uniform_tokens: bool) -> dict:
-    """Train as ``convseq run`` would and time the samples after the warm-up."""
-    importlib.import_module("convseq")  # before torch, so its thread settings apply
+    """Train as ``convseq run NAME`` would and time the samples after the warm-up."""
     import torch
 
-    from convseq.experiments.registry import TRAINING_KEYS
-    from convseq.models import build_model, list_models
-    from convseq.training.tasks import make_task
-    from convseq.training.trainer import TrainConfig, Trainer
+    from convseq.cli import torch_threads
+    from convseq.models import get_model
+    from convseq.presets import PRESETS
+    from convseq.training.trainer import Trainer
 
-    if bench.convseq_model not in list_models():
+    run = preset_run(bench, seed)
+    if run is None:
         return {"available": False}
     warm = WARMUP_BATCHES * bench.batch
     x, y = make_data(bench, warm + samples, seed, uniform_tokens)
     x, y = torch.from_numpy(x), torch.from_numpy(y)
-    defaults = preset_defaults(bench.name)
-    if defaults.get("threads"):  # the preset's thread count, as `convseq run` sets it
-        torch.set_num_threads(defaults["threads"])
-    config = TrainConfig(**{k: defaults[k] for k in TRAINING_KEYS if k in defaults})
-    config.epochs, config.patience = 2, 0
-    torch.manual_seed(seed)
-    model = build_model(bench.convseq_model, **bench.convseq_settings)
-    trainer = Trainer(model, make_task(bench.task), config, progress=False)
-    train = _WarmThenTimed(x, y, bench.batch, warm)
-    history = trainer.fit(train, _Batches(x[: bench.batch], y[: bench.batch], bench.batch))
+    # the preset's thread count, as its command line sets it
+    with torch_threads(PRESETS[bench.name].threads):
+        torch.manual_seed(seed)
+        model = get_model(run.model, run.task).make(convseq_shape(bench, run), run.model_settings)
+        trainer = Trainer(model, convseq_task(run, model), run.train, progress=False)
+        train = _WarmThenTimed(x, y, bench.batch, warm)
+        history = trainer.fit(train, _Batches(x[: bench.batch], y[: bench.batch], bench.batch))
     return {
         "available": True,
         "seconds": history[-1]["seconds"],
         "cpu_seconds": train.cpu_seconds,
         "samples": samples,
     }
+
+
+def as_the_convseq_command() -> None:
+    """This process set up as ``convseq`` sets itself up (``convseq.cli.entry``): before torch
+    loads, OpenMP's waiting threads sleep; glibc keeps freed memory for reuse."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from convseq.cli import keep_freed_memory
+
+    keep_freed_memory()
 
 
 class _Batches:
@@ -415,6 +431,8 @@ def main(argv=None) -> int:
 
     if args.worker:
         bench = BENCHES[names[0]]
+        if args.worker == "convseq":
+            as_the_convseq_command()
         worker = convseq_worker if args.worker == "convseq" else keras_worker
         samples = _round_to_batch(args.samples or bench.samples, bench.batch)
         print(json.dumps(worker(bench, samples, args.seed, args.uniform_tokens)))
@@ -427,7 +445,6 @@ def main(argv=None) -> int:
         print('keras and tensorflow are needed: pip install -e ".[bench]"', file=sys.stderr)
         return 2
 
-    importlib.import_module("convseq")  # before torch, so its thread settings apply
     import torch
 
     peak = matmul_gflops()
@@ -446,7 +463,8 @@ def main(argv=None) -> int:
                 f"{name}: {distinct:,.0f} distinct tokens per batch "
                 f"of {bench.batch} (real IMDB: about 1,740)"
             )
-            shards = preset_defaults(name).get("shards", 1)
+            run = preset_run(bench)
+            shards = run.train.shards if run else 1
             projected = shards * distinct_per_batch(ids, bench.batch // shards)
         ratios, cpu_ratios, ours, theirs = [], [], [], []
         for _ in range(args.pairs):
@@ -459,7 +477,7 @@ def main(argv=None) -> int:
                 ours.append(samples / a["seconds"])
         if not ratios:
             print(
-                f"{name}: convseq model {bench.convseq_model!r} not available | "
+                f"{name}: no convseq preset {name!r} | "
                 f"keras {statistics.median(theirs):,.0f} samples/s | target not met"
             )
             failed = True

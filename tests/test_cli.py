@@ -13,6 +13,7 @@ RUN_FILES = {
     "model.safetensors",
     "tokenizer.json",
     "metrics.json",
+    "confusion.png",
 }
 
 
@@ -42,12 +43,18 @@ def test_imdb_cnn_end_to_end_on_tiny_data(imdb_dir, tmp_path, capsys):
     assert code == 0
     assert {p.name for p in out.iterdir()} == RUN_FILES
     printed = capsys.readouterr().out
+    assert f"run folder: {out}" in printed
     assert "Total params" in printed and "Epoch 2/2" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["best_epoch"] in (1, 2) and 0 <= metrics["test_acc"] <= 1
     config = json.loads((out / "config.json").read_text())
-    assert config["config"]["max_len"] == 60 and config["config"]["seed"] == 0
-    assert "torch" in config["environment"]
+    assert config["config"]["preset"] == "imdb-cnn" and config["config"]["task"] == "text"
+    assert config["config"]["shaping"]["max_len"] == 60
+    assert config["config"]["shaping"]["vocab_size"] == 40
+    assert config["config"]["train"]["seed"] == 0 and config["config"]["train"]["epochs"] == 2
+    assert config["config"]["source"]["kind"] == "imdb"
+    assert config["config"]["model"]["name"] == "text-cnn"
+    assert "torch" in config["environment"] and config["environment"]["run_format"] == 2
     header = (out / "history.csv").read_text().splitlines()[0]
     assert header.startswith("epoch,loss,acc,val_loss,val_acc")
     # a finished run folder is never overwritten
@@ -58,7 +65,7 @@ def test_imdb_cnn_end_to_end_on_tiny_data(imdb_dir, tmp_path, capsys):
     "argv, message",
     [
         (["run", "imdb-cnnn"], "did you mean 'imdb-cnn'"),
-        (["run", "imdb-cnn", "--max-len", "0"], "--max-len must be a positive"),
+        (["run", "imdb-cnn", "--max-len", "0"], "--max-len must be at least 1, got 0"),
         (["run", "imdb-cnn", "--epochs", "0"], "--epochs must be at least 1"),
         (["run", "imdb-cnn", "--data-dir", "/nonexistent/folder"], "does not exist"),
     ],
@@ -108,48 +115,66 @@ def test_too_short_max_len_for_model(imdb_dir, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def test_every_run_gets_its_threads_setting_and_gives_the_count_back(tmp_path):
+@pytest.fixture
+def threads_probe(monkeypatch):
+    """The text pipeline replaced by one that records torch's thread count during the run."""
     import torch
 
-    from convseq.cli.run import run_in_folder
-    from convseq.errors import UserError
-    from convseq.experiments.registry import Experiment
+    from convseq import pipelines
 
     seen = []
 
-    def run(settings, folder):
+    def probe(config, folder):
         seen.append(torch.get_num_threads())
         return {}
 
-    experiment = Experiment("threads-probe", "", "", {"threads": 0, "seed": 0}, run)
+    monkeypatch.setitem(pipelines.PIPELINES, "text", probe)
     before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        run_in_folder(experiment, {"threads": 1}, out=str(tmp_path / "one"))
-        run_in_folder(experiment, {}, out=str(tmp_path / "default"))
-        assert seen == [1, 2] and torch.get_num_threads() == 2
-        with pytest.raises(UserError, match="--threads must be 0 or positive"):
-            run_in_folder(experiment, {"threads": -1}, out=str(tmp_path / "bad"))
-    finally:
-        torch.set_num_threads(before)
+    torch.set_num_threads(2)
+    yield seen
+    torch.set_num_threads(before)
 
 
-def test_train_text_honours_threads(tmp_path, monkeypatch):
+def test_threads_apply_during_the_run_and_are_given_back(threads_probe, tmp_path, capsys):
     import torch
 
-    import convseq.workflows.train_text as train_text
+    def run(name, *extra):
+        out = tmp_path / f"{name}-{len(threads_probe)}"
+        return main(["run", name, "--out", str(out), *extra])
+
+    assert run("imdb-cnn", "--threads", "3") == 0  # the option
+    assert torch.get_num_threads() == 2
+    assert run("imdb-cnn") == 0  # the preset's own default (Preset.threads = 1)
+    assert torch.get_num_threads() == 2
+    assert run("imdb-tcn") == 0  # threads = 0: the caller's count is left as it is
+    assert threads_probe == [3, 1, 2] and torch.get_num_threads() == 2
+    assert run("imdb-cnn", "--threads", "-1") == 2
+    assert "--threads must be 0 or positive" in capsys.readouterr().err
+    assert threads_probe == [3, 1, 2] and torch.get_num_threads() == 2
+
+
+def test_train_text_honours_threads_and_restores_them_after_an_error(tmp_path, monkeypatch):
+    import torch
+
+    import convseq.pipelines.text as text_pipeline
     from convseq.errors import UserError
 
     seen = []
 
-    def record_and_stop(*args, **kwargs):
+    def record_and_stop(config):
         seen.append(torch.get_num_threads())
         raise UserError("stopped after reading the thread count")
 
-    monkeypatch.setattr(train_text, "train_text_classifier", record_and_stop)
+    monkeypatch.setattr(text_pipeline, "load", record_and_stop)
     data = tmp_path / "reviews.csv"
     rows = "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20))
     data.write_text("text,label\n" + rows)
-    argv = ["train", "text", str(data), "--threads", "1", "--out", str(tmp_path / "run")]
-    assert main(argv) == 2
-    assert seen == [1]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        argv = ["train", "text", str(data), "--threads", "1", "--out", str(tmp_path / "run")]
+        assert main(argv) == 2
+        assert seen == [1] and torch.get_num_threads() == 2
+        assert not (tmp_path / "run").exists()  # stopped before training: nothing left behind
+    finally:
+        torch.set_num_threads(before)

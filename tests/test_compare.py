@@ -21,20 +21,25 @@ def test_imdb_table_ranks_by_test_accuracy(tmp_path, capsys):
     write_metrics(runs, "imdb-cnn", "b", test_acc=0.874, seconds_per_epoch=18.0, **common)
     write_metrics(runs, "etth1-cnn", "c", dataset="etth1", model="series-cnn", test_mae=0.2)
     (runs / "broken").mkdir()
-    path = compare("imdb", runs)
+    path = compare(["imdb"], runs)
     assert path == runs / "compare-imdb.md"
     lines = path.read_text().splitlines()
+    assert lines[0] == "# imdb: 2 finished runs"
     assert lines[2].split(" | ")[1:] == [
         "run",
         "model",
         "params",
         "s/epoch",
         "best val acc",
-        "test acc |",
+        "val macro-F1",
+        "test acc",
+        "test macro-F1 |",
     ]
-    assert lines[4].startswith("| baseline | - | majority class") and lines[4].endswith("0.5000 |")
-    assert lines[5].startswith("| published | - | NBSVM-bigram") and lines[5].endswith("0.9122 |")
-    assert lines[6] == "| imdb-cnn | b | text-cnn | 1,315,937 | 18.0 | 0.8800 | 0.8740 |"
+    assert lines[4].startswith("| baseline | - | majority class")
+    assert lines[4].endswith("| 0.5000 | - |")
+    assert lines[5].startswith("| published | - | NBSVM-bigram")
+    assert lines[5].endswith("| 0.9122 | - |")
+    assert lines[6] == "| imdb-cnn | b | text-cnn | 1,315,937 | 18.0 | 0.8800 | - | 0.8740 | - |"
     assert lines[7].startswith("| imdb-cnn | a |") and len(lines) == 8
     assert "etth1" not in path.read_text()
     assert capsys.readouterr().out.startswith(path.read_text())
@@ -103,3 +108,35 @@ def test_nothing_to_compare_is_one_line_exit_2(tmp_path, capsys, make, message):
     assert main(["compare", "jena", "--runs", str(runs)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_run_folders_given_directly_and_runs_at_any_depth(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    common = dict(dataset="imdb", model="text-cnn", best_val_acc=0.8)
+    write_metrics(runs, "imdb-cnn", "a", test_acc=0.81, **common)
+    write_metrics(runs / "mine" / "deeper", "imdb-tcn", "b", test_acc=0.85, **common)
+    write_metrics(runs, "etth1-cnn", "c", dataset="etth1", model="series-cnn", test_mae=0.2)
+    lines = compare(["imdb"], runs).read_text().splitlines()
+    assert [line.split(" | ")[:2] for line in lines[6:]] == [
+        ["| imdb-tcn", "b"],
+        ["| imdb-cnn", "a"],
+    ]
+
+    out = tmp_path / "two.md"
+    a, b = runs / "imdb-cnn" / "a", runs / "mine" / "deeper" / "imdb-tcn" / "b"
+    assert main(["compare", str(a), str(b), "--output", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "# imdb: 2 finished runs"
+    assert [line.split(" | ")[:2] for line in lines[6:]] == [
+        ["| imdb-tcn", "b"],
+        ["| imdb-cnn", "a"],
+    ]
+    assert capsys.readouterr().out.startswith(out.read_text())
+
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    assert main(["compare", str(a), str(not_a_run), "--output", str(out)]) == 2
+    assert "is not a finished run folder" in capsys.readouterr().err
+    c = runs / "etth1-cnn" / "c"
+    assert main(["compare", str(a), str(c), "--output", str(out)]) == 2
+    assert "mix classifiers and forecasters" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from convseq.models import build_model
+from convseq.models import SeriesShape, build_model
 from convseq.models.conv_pool import conv_relu_pool
 
 
@@ -50,7 +50,8 @@ def test_tied_maxima_send_the_gradient_to_the_first_as_maxpool_does():
 @pytest.mark.parametrize(("name", "length"), [("series-cnn", 90), ("series-cnn-gru", 50)])
 def test_forecast_convnets_fast_path_equals_layer_by_layer(name, length):
     torch.manual_seed(0)
-    model = build_model(name, num_features=5, residual=True).double().eval()
+    shape = SeriesShape(num_features=5, window=length)
+    model = build_model(name, shape, {"residual": True}).double().eval()
     x = torch.randn(4, length, 5, dtype=torch.float64)
     fast = model(x)
     fast_grads = torch.autograd.grad(fast.sum(), list(model.parameters()))

@@ -6,18 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from convseq.data.derived import (
-    CALENDAR_COLUMNS,
-    calendar_features,
-    derive,
-    parse_wind_columns,
-    wind_vectors,
-)
+from convseq.config import JENA_WIND, SeriesShaping
+from convseq.data.derived import CALENDAR_COLUMNS, calendar_features, derive, wind_vectors
 from convseq.data.series import Series
 from convseq.errors import UserError
 from convseq.models.forecast import Anchored
 
-WIND = "wv (m/s),max. wv (m/s),wd (deg)"
+WIND = ["wv (m/s)", "max. wv (m/s)", "wd (deg)"]
 
 
 def times(*texts):
@@ -73,8 +68,7 @@ def jena_like(rows=6):
 
 
 def test_derive_replaces_wind_columns_and_appends_calendar_columns():
-    settings = {"calendar": True, "wind_vector": True, "wind_columns": WIND, "target": "T (degC)"}
-    series, record = derive(jena_like(), settings)
+    series, record = derive(jena_like(), calendar=True, wind=WIND, target="T (degC)")
     wind = ["wv x (m/s)", "wv y (m/s)", "max. wv x (m/s)", "max. wv y (m/s)"]
     assert series.columns == ["T (degC)", *wind, *CALENDAR_COLUMNS]
     assert record == {
@@ -95,26 +89,33 @@ def test_derive_replaces_wind_columns_and_appends_calendar_columns():
 
 def test_derive_without_options_changes_nothing():
     original = jena_like()
-    series, record = derive(original, {"target": "T (degC)"})
+    series, record = derive(original, target="T (degC)")
     assert series.columns == original.columns and np.array_equal(series.values, original.values)
     assert record == {"calendar": [], "wind": None}
 
 
 @pytest.mark.parametrize(
-    "settings, message",
+    "wind, target, message",
     [
-        (dict(wind_columns="wv (m/s),wdd"), "no column 'wdd' (did you mean 'wd (deg)'?)"),
-        (dict(wind_columns="wd (deg)"), "one or more speed columns and then the direction"),
-        (dict(wind_columns=WIND, target="wv (m/s)"), "is one of the wind columns"),
+        (["wv (m/s)", "wdd"], "T (degC)", "no column 'wdd' (did you mean 'wd (deg)'?)"),
+        (WIND, "wv (m/s)", "is one of the wind columns"),
+        (WIND, "wd (deg)", "is one of the wind columns"),
     ],
 )
-def test_bad_wind_settings_are_user_errors(settings, message):
+def test_bad_wind_columns_are_user_errors(wind, target, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        derive(jena_like(), {"target": "T (degC)", "wind_vector": True, **settings})
+        derive(jena_like(), wind=wind, target=target)
 
 
-def test_parse_wind_columns_takes_the_direction_last():
-    assert parse_wind_columns(" a , b ,dir ") == (["a", "b"], "dir")
+def test_wind_columns_are_speeds_then_the_direction():
+    # the command line's comma-separated text becomes the list, the direction last
+    shaping = SeriesShaping(wind_vector=True, wind_columns=" a , b ,dir ")
+    assert shaping.wind_columns == ["a", "b", "dir"]
+    assert SeriesShaping().wind_columns == JENA_WIND == WIND
+    with pytest.raises(UserError, match="one or more speed columns and then the direction"):
+        SeriesShaping(wind_vector=True, wind_columns=["wd (deg)"])
+    # without --wind-vector the columns are not used, so one name is no error
+    assert SeriesShaping(wind_columns=["wd (deg)"]).wind_columns == ["wd (deg)"]
 
 
 def test_residual_anchor_leaves_absolute_columns_alone():

@@ -7,10 +7,12 @@ import torch.nn as nn
 
 import convseq.training.trainer as trainer_module
 from convseq.cli import main
+from convseq.config import Training
 from convseq.data.batches import ArrayBatches
+from convseq.errors import UserError
 from convseq.training.seed import seed_everything
 from convseq.training.tasks import make_task
-from convseq.training.trainer import TrainConfig, Trainer, evaluate
+from convseq.training.trainer import Trainer, evaluate
 
 STEPS_PER_EPOCH = 8  # 256 training rows, batches of 32
 
@@ -33,7 +35,7 @@ def model():
 
 
 def trainer(ema, checkpoint=None):
-    config = TrainConfig(epochs=4, optimizer="adam", lr=0.01, schedule="cosine", ema=ema)
+    config = Training(epochs=4, optimizer="adam", lr=0.01, schedule="cosine", ema=ema)
     return Trainer(model(), make_task("regression"), config, checkpoint=checkpoint, progress=False)
 
 
@@ -87,11 +89,13 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("decay", [-0.1, 1.0])
-def test_a_decay_outside_zero_to_one_is_refused(decay, capsys, tmp_path):
+@pytest.mark.parametrize(
+    "decay, message", [(-0.1, "--ema must be at least 0, got -0.1"), (1.0, "--ema must be below 1")]
+)
+def test_a_decay_outside_zero_to_one_is_refused(decay, message, capsys, tmp_path):
     assert main(["run", "etth1-cnn", "--ema", str(decay), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("convseq: error: --ema must be 0 (off) or a decay below 1")
+    assert err.startswith(f"convseq: error: {message}")
     assert err.count("\n") == 1 and not (tmp_path / "r").exists()
-    with pytest.raises(Exception, match="--ema"):
-        TrainConfig(ema=decay).check()
+    with pytest.raises(UserError, match=message):
+        Training(ema=decay)

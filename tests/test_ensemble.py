@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from convseq.errors import UserError
-from convseq.models import build_model
+from convseq.models import TextShape, build_model
 from convseq.models.ensemble import Ensemble, members_of
 from convseq.training.tasks import make_task
 from tests.onnx_helpers import exported_max_diff
@@ -16,7 +16,8 @@ from tests.test_imdb_strong import run_preset
 
 def small_ensemble(members=3):
     torch.manual_seed(0)
-    return build_model("text-region-cnn", vocab_size=50, sizes=[2], channels=6, members=members)
+    settings = {"region_sizes": [2], "channels": 6, "members": members}
+    return build_model("text-region-cnn", TextShape(vocab_size=50), settings)
 
 
 def test_members_start_apart_and_the_ensemble_predicts_their_mean_logit():
@@ -59,8 +60,14 @@ def test_an_ensemble_of_one_is_refused_and_members_of_sees_through_it():
     with pytest.raises(UserError, match="at least 2 members"):
         Ensemble([torch.nn.Linear(2, 1)])
     with pytest.raises(UserError, match="binary classifiers only"):  # refused before training
-        build_model("text-region-cnn", vocab_size=50, channels=4, num_outputs=3, members=2)
-    single = build_model("text-region-cnn", vocab_size=50, sizes=[2], channels=6)
+        build_model(
+            "text-region-cnn",
+            TextShape(vocab_size=50, num_outputs=3),
+            {"channels": 4, "members": 2},
+        )
+    single = build_model(
+        "text-region-cnn", TextShape(vocab_size=50), {"region_sizes": [2], "channels": 6}
+    )
     assert members_of(single) == [single]
     assert len(members_of(small_ensemble())) == 3
 
@@ -75,7 +82,8 @@ def test_region_cnn_preset_trains_saves_and_predicts_an_ensemble(imdb_dir, tmp_p
     printed = capsys.readouterr().out
     assert "Ensemble of 2 members; predicts their mean" in printed
     assert "members.1 (RegionCNN)" in printed  # the summary lists every member
-    assert json.loads((out / "config.json").read_text())["config"]["members"] == 2
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["model"]["settings"]["members"] == 2
     classifier = convseq.load(out)
     members = members_of(classifier.model)
     assert len(members) == 2
@@ -95,9 +103,8 @@ def test_an_ensemble_exports_to_onnx_as_its_mean_logit(imdb_dir, tmp_path, capsy
 
 def test_frozen_members_are_left_out_while_training_but_averaged_to_predict():
     torch.manual_seed(0)
-    model = build_model(
-        "text-region-cnn", vocab_size=50, sizes=[2], channels=6, ngram_bag={"buckets": 101}
-    )
+    settings = {"region_sizes": [2], "channels": 6, "ngram_bag": True, "ngram_buckets": 101}
+    model = build_model("text-region-cnn", TextShape(vocab_size=50), settings)
     network, bag = model.members
     network.head_dropout.p = 0.0
     torch.nn.init.normal_(bag.weight.weight)

@@ -8,9 +8,9 @@ with padding, repeated tokens and a batch of one.
 import pytest
 import torch
 
-from convseq.models import build_model
 from convseq.models.conv_global_max import conv_relu_global_max
 from convseq.models.embedding_conv import embedding_conv_pool
+from convseq.models.text import ReferenceTextCNN
 from convseq.training.optim import make_optimizer
 
 VOCAB = 60
@@ -19,10 +19,8 @@ SMALL = {"embed_dim": 16, "channels": 8}  # quick to train; the shapes tests use
 
 def twin_models(sparse_grad=False, **settings):
     torch.manual_seed(0)
-    fused = build_model(
-        "text-cnn", vocab_size=VOCAB, fused=True, sparse_grad=sparse_grad, **settings
-    )
-    plain = build_model("text-cnn", vocab_size=VOCAB, fused=False, **settings)
+    fused = ReferenceTextCNN(VOCAB, fused=True, sparse_grad=sparse_grad, **settings)
+    plain = ReferenceTextCNN(VOCAB, fused=False, **settings)
     plain.load_state_dict(fused.state_dict())
     return fused.double(), plain.double()
 
@@ -126,16 +124,17 @@ def test_inference_mode_gives_the_training_forward():
 @pytest.mark.parametrize("optimizer,grad_clip", [("adam", 0.0), ("rmsprop", 0.5), ("rmsprop", 0.0)])
 def test_trainer_gives_the_same_weights_for_both_paths(optimizer, grad_clip):
     """The trainer densifies sparse gradients for optimizers and clipping that need it."""
+    from convseq.config import Training
     from convseq.data.batches import ArrayBatches
     from convseq.training.tasks import make_task
-    from convseq.training.trainer import TrainConfig, Trainer
+    from convseq.training.trainer import Trainer
 
     torch.manual_seed(5)
     ids = torch.randint(0, VOCAB, (12, 50))
     labels = torch.randint(0, 2, (12,)).double()
     results = []
     for model in twin_models(sparse_grad=True, **SMALL):
-        config = TrainConfig(epochs=2, optimizer=optimizer, lr=1e-2, grad_clip=grad_clip)
+        config = Training(epochs=2, optimizer=optimizer, lr=1e-2, grad_clip=grad_clip)
         trainer = Trainer(model, make_task("binary"), config, progress=False)
         trainer.fit(ArrayBatches(ids, labels, 4, shuffle=True), ArrayBatches(ids, labels, 6))
         results.append(model.state_dict())
@@ -154,9 +153,10 @@ def test_ids_outside_the_vocabulary_are_refused_like_the_plain_model(bad_id):
 
 def test_resuming_a_killed_run_gives_the_uninterrupted_weights(tmp_path, monkeypatch):
     """The lazy optimizer state (per-row steps) survives the per-epoch checkpoint."""
+    from convseq.config import Training
     from convseq.data.batches import ArrayBatches
     from convseq.training.tasks import make_task
-    from convseq.training.trainer import TrainConfig, Trainer
+    from convseq.training.trainer import Trainer
 
     torch.manual_seed(6)
     ids = torch.randint(0, VOCAB, (12, 50))
@@ -164,9 +164,9 @@ def test_resuming_a_killed_run_gives_the_uninterrupted_weights(tmp_path, monkeyp
 
     def fit(checkpoint=None):
         torch.manual_seed(0)
-        model = build_model("text-cnn", vocab_size=VOCAB, **SMALL)
+        model = ReferenceTextCNN(VOCAB, **SMALL)
         trainer = Trainer(
-            model, make_task("binary"), TrainConfig(epochs=3), checkpoint=checkpoint, progress=False
+            model, make_task("binary"), Training(epochs=3), checkpoint=checkpoint, progress=False
         )
         history = trainer.fit(
             ArrayBatches(ids, labels, 4, shuffle=True), ArrayBatches(ids, labels, 6)

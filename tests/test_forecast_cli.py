@@ -4,9 +4,11 @@ import csv
 import json
 
 import pytest
+import torch
 
 from convseq.cli import main
 from convseq.errors import UserError
+from convseq.presets import get_preset
 from tests.series_files import ett_lines, write_ett, write_jena
 
 JENA_PRESETS = ["jena-baseline", "jena-cnn", "jena-cnn-gru", "jena-gru"]
@@ -23,6 +25,7 @@ METRIC_KEYS = {
     "seconds_per_epoch", "epochs_run", "baseline_val_mae", "baseline_val_mae_units",
     "baseline_test_mae", "baseline_test_mae_units", "mean_baseline_val_mae",
     "mean_baseline_val_mae_units", "mean_baseline_test_mae", "mean_baseline_test_mae_units",
+    "rows", "torch_threads",
 }  # fmt: skip
 RUN_FILES = {
     "config.json",
@@ -65,6 +68,11 @@ def test_each_preset_runs_one_short_epoch(finished, name):
     assert set(metrics) == METRIC_KEYS | {"weights_sha256"}
     assert metrics["experiment"] == name and metrics["dataset"] == name.split("-")[0]
     assert metrics["units"] == "degC"
+    # the preset's thread count (0: torch's own) was the one the run trained with
+    assert metrics["torch_threads"] == (get_preset(name).threads or torch.get_num_threads())
+    # the rows as read: a clean file, taken in file order as the reference presets take it
+    assert metrics["rows"]["rows"] == 700 and metrics["rows"]["time_order"] == "as-given"
+    assert metrics["rows"]["steps_back"] == metrics["rows"]["repeated_times"] == 0
     scale = metrics["best_val_mae_units"] / metrics["best_val_mae"]
     assert metrics["test_mae_units"] == pytest.approx(metrics["test_mae"] * scale)
     if learned:
@@ -141,16 +149,17 @@ def broken_ett(folder, line_number=None, line=None, rows=700):
         ("etth1-cnn", dict(line_number=40, line="2016-07-02 14:00:00,1,2,3,4,5,6,x"), [], "line 40, column 'OT': 'x' is not a number"),
         ("etth1-cnn", dict(line_number=41, line="2016-07-02 15:00:00,1,2,3,4,5,6,NaN"), [], "line 41, column 'OT': nan is not a finite number"),
         ("etth1-gru", dict(line_number=42, line="2016-07-02 16:00:00,1,2,inf,4,5,6,7"), ["--features", ""], "line 42, column 'MUFL': inf is not a finite number"),
-        ("etth1-cnn", dict(line_number=43, line="2016-07-01 00:00:00,1,2,3,4,5,6,7"), [], "line 43: timestamp 2016-07-01T00:00:00 comes before"),
-        ("etth1-cnn", dict(line_number=44, line="2016-07-02 17:00:00,1,2,3,4,5,6,7"), [], "line 44 repeats the timestamp"),
+        ("etth1-cnn", dict(line_number=43, line="2016-07-01 00:00:00,1,2,3,4,5,6,7"), ["--time-order", "check"], "line 43: time 2016-07-01 00:00:00 comes before"),
+        ("etth1-cnn", dict(line_number=44, line="2016-07-02 17:00:00,1,2,3,4,5,6,7"), ["--time-order", "check"], "line 44: time 2016-07-02 17:00:00 repeats an earlier row's"),
+        ("etth1-cnn", {}, ["--time-order", "shuffle"], "--time-order must be one of check, as-given, drop-repeats, sort"),
         ("etth1-cnn", dict(rows=100), [], "has 100 rows, fewer than lookback + delay + 1 = 137"),
         ("etth1-cnn", {}, ["--splits", "0:400,400:500,500:"], "the validation split: rows 400:500 hold no window"),
         ("etth1-cnn", {}, ["--lookback", "0"], "--lookback must be at least 1"),
         ("etth1-cnn-gru", {}, ["--step", "0"], "--step must be at least 1"),
         ("etth1-cnn", {}, ["--step", "131"], "--step 131 is larger than --lookback 130"),
-        ("etth1-baseline", {}, ["--delay", "-1"], "--delay must be 0 or more"),
+        ("etth1-baseline", {}, ["--delay", "-1"], "--delay must be at least 0, got -1"),
         ("etth1-cnn", {}, ["--step", "3"], "windows of 44 steps (lookback 130 / step 3) are too short for series-cnn"),
-        ("etth1-gru", {}, ["--recurrent-dropout", "1.5"], "--recurrent-dropout must be in [0, 1)"),
+        ("etth1-gru", {}, ["--recurrent-dropout", "1.5"], "--recurrent-dropout must be at least 0 and below 1, got 1.5"),
         ("etth1-cnn", {}, ["--splits", "0.5,0.6,0.1"], "sum to at most 1"),
     ],
 )  # fmt: skip
@@ -165,6 +174,33 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(
     assert message in err, err
     assert err.count("\n") == 1 and err.startswith("convseq: error: ")
     assert not out.exists()
+
+
+def test_presets_take_rows_as_given_and_say_so(tmp_path, capsys):
+    """A named dataset's rows are read as the chapter reads them (its splits are row numbers):
+    a time stepping back is counted and reported, not refused, unless --time-order says so."""
+    data = broken_ett(tmp_path / "data", line_number=43, line="2016-07-01 00:00:00,1,2,3,4,5,6,7")
+
+    def run(out, *extra):
+        argv = ["run", "etth1-baseline", "--data-dir", str(data), "--out", str(out), *TINY]
+        assert main([*argv, *extra]) == 0
+        printed = capsys.readouterr().out
+        metrics = json.loads((out / "metrics.json").read_text())
+        return printed, metrics["rows"], json.loads((out / "normalization.json").read_text())
+
+    printed, rows, norm = run(tmp_path / "given")
+    assert (
+        "ETTh1.csv: 1 step back in time (first: line 43, 2016-07-01 00:00:00 after "
+        "2016-07-02 16:00:00), 1 row repeating an earlier time (0 exact copies); rows kept in "
+        "file order (--time-order as-given)" in printed
+    )
+    assert (rows["time_order"], rows["steps_back"], rows["repeated_times"]) == ("as-given", 1, 1)
+    assert rows["dropped"] == 0 and norm["rows"] == 700 and norm["time_order"] == "as-given"
+
+    printed, rows, norm = run(tmp_path / "dropped", "--time-order", "drop-repeats")
+    assert "1 row of repeated times dropped (--time-order drop-repeats)" in printed
+    assert rows["time_order"] == "drop-repeats" and rows["dropped"] == 1
+    assert norm["rows"] == 699 and norm["time_order"] == "drop-repeats"
 
 
 def test_a_broken_column_left_out_of_the_features_is_never_read(tmp_path, capsys):
@@ -232,7 +268,7 @@ def test_any_csv_with_its_own_time_format_and_fraction_splits(tmp_path, capsys):
     )
     (tmp_path / "plant.csv").write_text(text)
     runs = tmp_path / "runs"
-    common = ["--csv", str(tmp_path / "plant.csv"), "--time-column", "when", "--target", "temp",
+    common = ["--data", str(tmp_path / "plant.csv"), "--time-column", "when", "--target", "temp",
               "--time-format", "%d/%m/%Y %H:%M", "--units", "degC", "--lookback", "48",
               "--delay", "5", "--splits", "0.6,0.2,0.2"]  # fmt: skip
     for model in ("common-sense", "series-gru"):

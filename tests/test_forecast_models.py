@@ -6,7 +6,8 @@ import torch
 
 import convseq.models.gru as gru_module
 from convseq.data.windows import Windows
-from convseq.models import build_model
+from convseq.models import SeriesShape, build_model
+from convseq.models.forecast import Mean
 from convseq.models.gru import KerasGRU
 from convseq.models.summary import summarize
 from convseq.training.tasks import make_task
@@ -27,7 +28,7 @@ def test_common_sense_mae_matches_hand_computation():
     data, windows = toy_windows()
     # window before row i ends at row i-2 (step 2); the target is row i+3
     by_hand = np.mean([abs(data[i + 3, 1] - data[i - 2, 1]) for i in range(4, 30)])
-    model = build_model("common-sense", num_features=2, target_index=1)
+    model = build_model("common-sense", SeriesShape(num_features=2, window=2, target_index=1))
     got = evaluate(model, make_task("regression"), windows)["mae"]
     assert got == pytest.approx(by_hand, rel=1e-6)
 
@@ -36,10 +37,15 @@ def test_mean_baseline_mae_matches_hand_computation():
     data, windows = toy_windows()
     value = float(data[:20, 1].mean())
     by_hand = np.mean([abs(data[i + 3, 1] - value) for i in range(4, 30)])
-    model = build_model("mean", num_features=2, value=value)
+    model = Mean(num_features=2, value=value)
     got = evaluate(model, make_task("regression"), windows)["mae"]
     assert got == pytest.approx(by_hand, rel=1e-6)
     assert sum(p.numel() for p in model.parameters()) == 0
+
+
+def test_the_registered_mean_baseline_is_zero_the_training_mean_of_normalized_data():
+    model = build_model("mean", SeriesShape(num_features=2, window=2))
+    assert torch.equal(model(torch.randn(3, 2, 2)), torch.zeros(3))
 
 
 # ------------------------------------------------------------ recurrent dropout
@@ -158,7 +164,7 @@ SERIES_MODELS = ["series-cnn", "series-cnn-gru", "series-gru", "common-sense", "
 @pytest.mark.parametrize("mode", ["train", "eval"])
 def test_window_batch_to_one_value_per_window(name, mode):
     torch.manual_seed(0)
-    model = build_model(name, num_features=14)
+    model = build_model(name, SeriesShape(num_features=14, window=240))
     model.train(mode == "train")
     out = model(torch.randn(5, 240, 14))
     assert out.shape == (5,) and torch.isfinite(out).all()
@@ -174,14 +180,15 @@ def test_window_batch_to_one_value_per_window(name, mode):
     ],
 )
 def test_reference_models_match_keras_sizes(name, params, last_shape):
-    model = build_model(name, num_features=14)
+    # as the Jena presets build them: forecasting the value, not the change
+    model = build_model(name, SeriesShape(num_features=14, window=240), {"residual": False})
     summary, total = summarize(model, torch.zeros(2, 240, 14))
     assert total == params
     assert last_shape in summary
 
 
 def test_cnn_declares_the_shortest_window_it_can_read():
-    model = build_model("series-cnn", num_features=3)
+    model = build_model("series-cnn", SeriesShape(num_features=3, window=80))
     assert model(torch.randn(2, model.min_length, 3)).shape == (2,)
     with pytest.raises(RuntimeError):
         model(torch.randn(2, model.min_length - 1, 3))

@@ -15,7 +15,7 @@ import convseq
 from convseq.cli import main
 from convseq.data.windows import Windows
 from convseq.errors import UserError
-from convseq.models import build_model
+from convseq.models import SeriesShape, build_model
 from convseq.training.tasks import make_task
 from tests.forecast_helpers import refused, train_forecast, write_series
 from tests.series_files import write_ett
@@ -66,9 +66,8 @@ def test_a_path_longer_than_delay_plus_one_is_refused(horizons):
 )
 def test_every_horizon_is_read_relative_to_the_last_value(name, settings):
     torch.manual_seed(0)
-    model = build_model(
-        name, num_features=3, residual=True, target_index=1, horizons=6, **settings
-    ).eval()
+    shape = SeriesShape(num_features=3, window=90, target_index=1, horizons=6)
+    model = build_model(name, shape, {"residual": True, **settings}).eval()
     x = torch.randn(4, 90, 3)  # series-cnn needs 87 steps
     shifted = x.clone()
     shifted[:, :, 1] += 2.5  # the same window at another level of the target
@@ -117,12 +116,12 @@ def path_run(tmp_path_factory):
 
 def test_the_run_records_and_builds_a_path_model(path_run):
     _, out = path_run
-    config = json.loads((out / "config.json").read_text())["config"]
-    assert config["horizons"] == "all" and config["loss"] == "huber"
-    assert config["huber_delta"] == 0.1 and config["final_weight"] == 0.0
+    train = json.loads((out / "config.json").read_text())["config"]["train"]
+    assert train["horizons"] == "all" and train["loss"] == "huber"
+    assert train["huber_delta"] == 0.1 and train["final_weight"] == 0.0
     with safe_open(str(out / "model.safetensors"), "pt") as weights:
-        settings = json.loads(weights.metadata()["model_settings"])
-    assert settings["horizons"] == 5  # --delay 4: rows i .. i + 4
+        shape = json.loads(weights.metadata()["shape"])
+    assert shape["horizons"] == 5  # --delay 4: rows i .. i + 4
     assert convseq.load(out).model(torch.zeros(3, 24, 2)).shape == (3, 5)
 
 
@@ -170,9 +169,12 @@ def test_the_onnx_export_gives_the_final_horizon(path_run):
     [
         (["--horizons", "some"], "--horizons must be one of last, all, got 'some'"),
         (["--horizons", "all", "--model", "common-sense"], "needs --horizons last"),
-        (["--loss", "hubber"], "unknown --loss 'hubber' (did you mean 'huber'?)"),
-        (["--huber-delta", "0"], "--huber-delta must be positive"),
-        (["--final-weight", "1.5"], "--final-weight must be in [0, 1]"),
+        (
+            ["--loss", "hubber"],
+            "--loss must be one of mae, huber, got 'hubber' (did you mean 'huber'?)",
+        ),
+        (["--huber-delta", "0"], "--huber-delta must be above 0, got 0.0"),
+        (["--final-weight", "1.5"], "--final-weight must be between 0 and 1, got 1.5"),
     ],
 )
 def test_bad_settings_are_one_line_exit_2_and_leave_nothing(tmp_path, capsys, extra, message):

@@ -63,3 +63,22 @@ def test_tarball_without_reviews_is_refused(tmp_path):
         pass
     with pytest.raises(UserError, match="no aclImdb/train"):
         load_imdb(tmp_path)
+
+
+def test_split_imdb_holds_out_the_end_of_a_seeded_shuffle(imdb_dir):
+    from convseq.data.imdb import split_imdb
+
+    data = read_imdb_tarball(imdb_dir / "aclImdb_v1.tar.gz")
+    train, val, test = split_imdb(data, 0.25, 0, seed=0)
+    assert (len(train), len(val), len(test)) == (12, 4, 16)
+    pairs = sorted(zip(train.texts + val.texts, train.labels + val.labels, strict=True))
+    assert pairs == sorted(zip(data.train.texts, data.train.labels, strict=True))  # a partition
+    assert test.texts == data.test.texts  # no limit: the whole official test set
+    again = split_imdb(data, 0.25, 0, seed=0)
+    assert again[1].texts == val.texts  # the tools that rescore a run hold out the same reviews
+    assert split_imdb(data, 0.25, 0, seed=1)[1].texts != val.texts
+    train, val, test = split_imdb(data, 0.25, 8, seed=0)
+    assert (len(train), len(val), len(test)) == (6, 2, 8)
+    assert set(test.texts) <= set(data.test.texts)
+    with pytest.raises(UserError, match="too few for a 0.25 validation split"):
+        split_imdb(data, 0.25, 1, seed=0)

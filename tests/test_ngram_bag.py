@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from convseq.models import build_model
+from convseq.models import TextShape, build_model
 from convseq.models.ensemble import members_of
 from convseq.models.ngram_bag import NgramBag
 from convseq.training.fit_ngram_bag import BagFitConfig, fit_ngram_bag
@@ -110,7 +110,15 @@ def test_refused_settings_say_what_to_change():
     with pytest.raises(UserError, match="order must be 1, 2 or 3"):
         NgramBag(VOCAB, order=4)
     with pytest.raises(UserError, match="binary classifiers only"):
-        build_model("text-region-cnn", vocab_size=50, num_outputs=3, ngram_bag={"buckets": 11})
+        build_model(
+            "text-region-cnn",
+            TextShape(vocab_size=50, num_outputs=3),
+            {"ngram_bag": True, "ngram_buckets": 11},
+        )
+    with pytest.raises(UserError, match="--ngram-buckets must be 2 to"):
+        build_model(
+            "text-region-cnn", TextShape(vocab_size=50), {"ngram_bag": True, "ngram_buckets": 1}
+        )
 
 
 def test_region_cnn_preset_with_a_bag_trains_the_network_beside_the_frozen_bag(
@@ -126,15 +134,17 @@ def test_region_cnn_preset_with_a_bag_trains_the_network_beside_the_frozen_bag(
     assert "n-gram bag:" in printed and "members.1 (NgramBag)" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     config = json.loads((out / "config.json").read_text())["config"]
-    assert config["ngram_bag"] is True and config["ngram_buckets"] == 4099
+    settings = config["model"]["settings"]
+    assert settings["ngram_bag"] is True and settings["ngram_buckets"] == 4099
     classifier = convseq.load(out)
     network, bag = members_of(classifier.model)
     assert isinstance(bag, NgramBag) and bag.buckets == 4099 and bag.ratio.abs().sum() > 0
     # the saved bag is the one its own fit chose: it scores the same on validation
-    from convseq.data.imdb import load_imdb
-    from convseq.experiments.imdb import imdb_splits
+    from convseq.data.imdb import load_imdb, split_imdb
 
-    _, val, _ = imdb_splits(load_imdb(imdb_dir), config)
+    source = config["source"]
+    split = (source["validation_split"], source["limit"], config["train"]["seed"])
+    _, val, _ = split_imdb(load_imdb(imdb_dir), *split)
     with torch.no_grad():
         alone = bag(torch.from_numpy(classifier.encode(val.texts)))
     accuracy = ((alone > 0).long() == torch.tensor(val.labels)).float().mean().item()
@@ -212,5 +222,5 @@ def test_a_bag_refuses_more_than_two_classes(tmp_path, capsys):
 
     data = write_csv(tmp_path / "topics.csv", make_rows(TOPICS, 60))
     argv = ["train", "text", str(data), *QUICK, "--out", str(tmp_path / "run")]
-    refused([*argv, "--model", "text-ngram-bag"], capsys, "")
+    refused([*argv, "--model", "text-ngram-bag"], capsys, "scores two classes")
     assert not (tmp_path / "run").exists()

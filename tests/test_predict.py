@@ -16,7 +16,7 @@ from convseq.cli import main
 from convseq.data.tokenize import encode, fit_tokenizer
 from convseq.inference.encode import TextEncoder
 from convseq.inference.fold import FoldedTextCNN
-from convseq.models import build_model
+from convseq.models import TextShape, build_model
 from tests.text_helpers import SENTIMENT, TOPICS, make_rows, train, write_csv
 
 TRICKY = [
@@ -70,7 +70,7 @@ def test_other_tokenizers_use_the_full_tokenizer():
 @pytest.mark.parametrize("outputs, padding", [(1, "pre"), (3, "pre"), (1, "post")])
 def test_folded_reference_convnet_is_the_same_function(outputs, padding):
     torch.manual_seed(0)
-    model = build_model("text-cnn", vocab_size=50, num_outputs=outputs).eval()
+    model = build_model("text-cnn", TextShape(vocab_size=50, num_outputs=outputs)).eval()
     folded = FoldedTextCNN.from_model(model, pad_id=0, padding=padding)
     assert folded is not None, "text-cnn should have an exact folded form"
     ids = torch.randint(1, 50, (40, 120))
@@ -129,7 +129,7 @@ def test_predict_cli_csv_json_and_stdin(binary_run, tmp_path, capsys, monkeypatc
     rows = captured.out.splitlines()
     assert rows[0] == "label,probability" and len(rows) == 4
     assert rows[2] == "," and rows[1].split(",")[0] in ("pos", "neg")
-    assert "1 empty lines have no prediction" in captured.err
+    assert "1 empty line got no prediction" in captured.err
 
     out = tmp_path / "p.json"
     assert (
@@ -143,6 +143,29 @@ def test_predict_cli_csv_json_and_stdin(binary_run, tmp_path, capsys, monkeypatc
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(source.read_bytes())))
     assert main(["predict", str(binary_run), "-"]) == 0
     assert capsys.readouterr().out.splitlines() == rows
+
+
+def test_predict_runs_on_its_threads_and_gives_the_count_back(binary_run, tmp_path, monkeypatch):
+    from convseq.inference.text import TextClassifier
+
+    seen = []
+    forward = TextClassifier.logits_of_ids
+
+    def recording(self, ids, batch_size=256):
+        seen.append(torch.get_num_threads())
+        return forward(self, ids, batch_size)
+
+    monkeypatch.setattr(TextClassifier, "logits_of_ids", recording)
+    source = tmp_path / "in.txt"
+    source.write_text("great fun\n")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main(["predict", str(binary_run), str(source)]) == 0  # default: one thread
+        assert main(["predict", str(binary_run), str(source), "--threads", "3"]) == 0
+        assert seen == [1, 3] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_predict_reads_a_tables_text_column(topic_run, tmp_path, capsys):
@@ -181,7 +204,7 @@ def refused(argv, capsys, message):
         ("other_format", "run-folder format 99"),
         ("unfinished", "unfinished run"),
         ("broken_config", "is corrupted"),
-        ("no_tokenizer", "has no tokenizer.json"),
+        ("no_tokenizer", "lacks its tokenizer"),
     ],
 )
 def test_damaged_or_foreign_run_folders_are_refused(damage, message, binary_run, tmp_path, capsys):

@@ -8,6 +8,7 @@ import shutil
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -151,40 +152,40 @@ def test_irregular_times_have_no_time_past_the_end(run, tmp_path, capsys):
     assert "forecasts past its end have no time" in captured.err
 
 
-class Frame:
-    """The part of a pandas DataFrame that convseq uses: ``columns`` and ``frame[name]``."""
-
-    def __init__(self, columns: dict):
-        self._columns = columns
-        self.columns = list(columns)
-
-    def __getitem__(self, name):
-        return self._columns[name]
-
-
 def test_a_data_frame_gives_the_same_forecast_as_the_file(run):
     data, run_dir = run
     values = hourly_values(ROWS)
     times = np.array([START + timedelta(hours=k) for k in range(ROWS)], dtype="datetime64[s]")
     forecaster = convseq.load(run_dir)
-    frame = Frame({"time": times, "temp": values[:, 1], "load": values[:, 0], "other": times})
+    # the run's columns are picked by name, whatever their order and whatever else is there
+    frame = pd.DataFrame({"time": times, "temp": values[:, 1], "load": values[:, 0], "other": 1})
     assert forecaster.predict(frame).value == pytest.approx(forecaster.predict(data).value)
     with pytest.raises(convseq.errors.UserError, match="no column 'load'"):
-        forecaster.predict(Frame({"time": times, "temp": values[:, 1]}))
-    broken = values[:, 0].copy()
-    broken[7] = np.nan
-    with pytest.raises(convseq.errors.UserError, match="holds nan at row 7"):
-        forecaster.predict(Frame({"time": times, "temp": values[:, 1], "load": broken}))
+        forecaster.predict(pd.DataFrame({"time": times, "temp": values[:, 1]}))
+    # a bad value is named by its row in the frame (a frame has no lines)
+    for bad, shown in (
+        (np.nan, "a missing value (NaN) is not a number"),
+        (np.inf, "inf is not a finite"),
+    ):
+        broken = frame.assign(load=values[:, 0])
+        broken.loc[7, "load"] = bad
+        with pytest.raises(convseq.errors.UserError) as caught:
+            forecaster.predict(broken)
+        assert f"the data frame row 7, column 'load': {shown}" in str(caught.value)
 
 
 def test_pandas_data_frame(run):
-    pandas = pytest.importorskip("pandas", reason="pandas not installed")
     data, run_dir = run
     forecaster = convseq.load(run_dir)
-    frame = pandas.read_csv(data, parse_dates=["time"])
+    frame = pd.read_csv(data, parse_dates=["time"])
     assert forecaster.predict(frame).value == pytest.approx(forecaster.predict(data).value)
-    indexed = pandas.read_csv(data, index_col="time", parse_dates=True)
+    # the times may be the frame's index: named as the time column, or any DatetimeIndex
+    indexed = pd.read_csv(data, index_col="time", parse_dates=True)
     assert forecaster.predict(indexed).time == LAST + timedelta(hours=6)
+    unnamed = indexed.rename_axis(None)
+    assert forecaster.predict(unnamed).value == pytest.approx(forecaster.predict(data).value)
+    # the caller's frame is left as it was
+    assert indexed.index.name == "time" and list(indexed.columns) == ["load", "temp"]
 
 
 # ---------------------------------------------------------------- presets
@@ -201,17 +202,12 @@ def test_preset_runs_predict_and_evaluate(tmp_path, capsys):
     assert float(row["forecast"]) == pytest.approx(float(last_line[-1]), abs=1e-9)
     last = datetime.fromisoformat(last_line[0])
     assert row["window_end"] == str(last) and row["time"] == str(last + timedelta(hours=24))
-    # runs saved before normalization.json named the time column still work
-    stats = json.loads((out / "normalization.json").read_text())
-    for key in ("time_column", "time_format", "fill", "duplicate_times"):
-        del stats[key]
-    (out / "normalization.json").write_text(json.dumps(stats))
     assert main(["evaluate", str(out), str(ett)]) == 0
     assert "model +0.0%" in capsys.readouterr().out  # the baseline run is the baseline
 
     data = write_series(tmp_path / "plant.csv", rows=ROWS)
     csv_run = tmp_path / "series-csv"
-    assert main(["run", "series-csv", "--csv", str(data), "--time-column", "time", "--target",
+    assert main(["run", "series-csv", "--data", str(data), "--time-column", "time", "--target",
                  "temp", "--model", "series-gru", *QUICK, "--epochs", "1",
                  "--out", str(csv_run)]) == 0  # fmt: skip
     capsys.readouterr()
@@ -227,6 +223,8 @@ def bad_input(tmp_path, kind: str):
         return tmp_path / "nowhere.csv"
     if kind == "empty":
         path.write_bytes(b"")
+    elif kind == "header":
+        path.write_text(lines[0] + "\n")
     elif kind == "latin-1":
         path.write_bytes("time,load,temp\n2020-01-01 00:00:00,1,caf\xe9\n".encode("latin-1"))
     elif kind == "misspelt":
@@ -248,11 +246,12 @@ def bad_input(tmp_path, kind: str):
     [
         ("predict", "missing", [], "nowhere.csv does not exist"),
         ("evaluate", "missing", [], "nowhere.csv does not exist"),
-        ("predict", "latin-1", [], "pass its encoding with --encoding"),
-        ("evaluate", "empty", [], "in.csv has no data rows"),
-        ("predict", "empty", [], "in.csv has no data rows"),
+        ("predict", "latin-1", [], "pass its encoding, e.g. --encoding latin-1"),
+        ("evaluate", "empty", [], "in.csv is empty"),
+        ("predict", "empty", [], "in.csv is empty"),
+        ("predict", "header", [], "in.csv has no data rows"),
         ("predict", "misspelt", [], "no column 'load' (did you mean 'lod'?)"),
-        ("evaluate", "ok", ["--time-column", "tme"], "no timestamp column 'tme' (did you mean 'time'?)"),
+        ("evaluate", "ok", ["--time-column", "tme"], "no column 'tme' (did you mean 'time'?)"),
         ("predict", "text", [], "line 41, column 'temp': 'warm' is not a number"),
         ("evaluate", "nan", [], "line 41, column 'temp': nan is not a finite number"),
         ("predict", "inf", [], "line 41, column 'temp': -inf is not a finite number"),
@@ -279,7 +278,7 @@ def test_bad_input_is_one_line_exit_2_and_overwrites_nothing(
         ("flip_weights", "is corrupted (its checksum differs"),
         ("truncate_weights", "is corrupted"),
         ("normalization", "normalization.json is corrupted"),
-        ("no_normalization", "neither a text classifier nor a forecasting run"),
+        ("no_normalization", "has no normalization.json; the run folder is incomplete"),
     ],
 )
 def test_damaged_run_folders_are_refused(run, tmp_path, capsys, damage, message):

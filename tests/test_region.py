@@ -5,11 +5,12 @@ import torch
 import torch.nn.functional as F
 
 from convseq.errors import UserError
-from convseq.models import build_model
-from convseq.models.region import RegionEmbedding
+from convseq.models import TextShape, build_model
+from convseq.models.region import RegionCNN, RegionEmbedding
 from convseq.models.summary import summarize
 
 VOCAB = 12
+SHAPE = TextShape(vocab_size=VOCAB)
 
 
 def one_hot_conv(region: RegionEmbedding, ids: torch.Tensor) -> torch.Tensor:
@@ -37,7 +38,7 @@ def test_region_embedding_is_a_convolution_over_one_hot_words(size):
 
 def test_output_ignores_padding_and_batch_company():
     torch.manual_seed(0)
-    model = build_model("text-region-cnn", vocab_size=VOCAB, sizes=[2, 3], channels=8).eval()
+    model = build_model("text-region-cnn", SHAPE, {"region_sizes": [2, 3], "channels": 8}).eval()
     review = torch.randint(1, VOCAB, (1, 7))
     padded = torch.cat([torch.zeros(1, 5, dtype=torch.long), review], dim=1)
     other = torch.randint(1, VOCAB, (1, 12))
@@ -48,7 +49,8 @@ def test_output_ignores_padding_and_batch_company():
 
 
 def test_gradients_are_sparse_and_touch_only_used_words():
-    model = build_model("text-region-cnn", vocab_size=VOCAB, sizes=[3], channels=4, pool="maxmean")
+    settings = {"region_sizes": [3], "channels": 4, "pool": "maxmean"}
+    model = build_model("text-region-cnn", SHAPE, settings)
     ids = torch.tensor([[0, 0, 3, 4, 5]])
     model(ids).sum().backward()
     grad = model.regions[0].table.weight.grad
@@ -78,22 +80,24 @@ def test_sparse_gradient_equals_the_dense_layers_and_has_one_row_per_table_row(s
 
 
 def test_summary_and_settings_checks():
-    model = build_model("text-region-cnn", vocab_size=VOCAB, sizes=[2, 3], channels=5)
+    settings = {"region_sizes": [2, 3], "channels": 5, "pool": "max"}
+    model = build_model("text-region-cnn", SHAPE, settings)
     text, params = summarize(model, torch.randint(1, VOCAB, (2, 10)))
     assert "Region sizes: 2, 3 words" in text
     # two tables of size*vocab+1 rows, two biases, and a head over 2 x 5 max features
     assert params == (2 * VOCAB + 1) * 5 + (3 * VOCAB + 1) * 5 + 2 * 5 + (10 + 1)
     with pytest.raises(UserError, match="unknown pooling"):
-        build_model("text-region-cnn", vocab_size=VOCAB, pool="avg")
+        build_model("text-region-cnn", SHAPE, {"pool": "avg"})
+    with pytest.raises(UserError, match="--region-sizes must be at least 1"):
+        build_model("text-region-cnn", SHAPE, {"region_sizes": [0]})
     with pytest.raises(UserError, match="region sizes must be positive"):
-        build_model("text-region-cnn", vocab_size=VOCAB, sizes=[0])
+        RegionCNN(VOCAB, sizes=[])
 
 
 def test_word_dropout_blanks_words_only_while_training():
     torch.manual_seed(0)
-    model = build_model(
-        "text-region-cnn", vocab_size=VOCAB, channels=6, head_dropout=0.0, word_dropout=0.3
-    )
+    settings = {"channels": 6, "head_dropout": 0.0, "word_dropout": 0.3}
+    model = build_model("text-region-cnn", SHAPE, settings)
     ids = torch.randint(1, VOCAB, (3, 20))
     torch.manual_seed(5)
     trained = model.train()(ids)
@@ -103,5 +107,5 @@ def test_word_dropout_blanks_words_only_while_training():
         assert torch.allclose(trained, model.eval()(blanked), atol=1e-6)
         assert not torch.allclose(model(ids), model(blanked))
         assert torch.equal(model(ids), model(ids))  # no randomness in evaluation
-    with pytest.raises(UserError, match="word dropout"):
-        build_model("text-region-cnn", vocab_size=VOCAB, word_dropout=1.0)
+    with pytest.raises(UserError, match="--word-dropout must be at least 0 and below 1"):
+        build_model("text-region-cnn", SHAPE, {"word_dropout": 1.0})

@@ -97,7 +97,7 @@ def test_region_cnn_context_is_frozen_saved_and_used():
 
 def test_pretraining_repeats_exactly_on_two_threads():
     # the output bias's gradient once summed in a thread-dependent order (differences ~1e-8)
-    from convseq.runtime import torch_threads
+    from convseq.cli import torch_threads
 
     ids = torch.randint(2, 3000, (600, 300), generator=torch.Generator().manual_seed(0))
     ids[:, :50] = 0

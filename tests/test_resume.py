@@ -184,3 +184,91 @@ def test_finished_and_foreign_runs_are_not_resumed(uninterrupted, tmp_path, caps
         capsys,
         "resume it with 'convseq run imdb-cnn --resume",
     )
+
+
+def test_ctrl_c_names_the_resume_command_and_the_resumed_run_matches(
+    uninterrupted, tmp_path, capsys, monkeypatch
+):
+    import convseq.pipelines.text as text_pipeline
+
+    data, reference = uninterrupted
+    out = tmp_path / "interrupted"
+    plot, calls = text_pipeline.plot_curves, []
+
+    def interrupt_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # history.csv holds 2 epochs, the checkpoint 1
+            raise KeyboardInterrupt
+        plot(*args, **kwargs)
+
+    monkeypatch.setattr(text_pipeline, "plot_curves", interrupt_in_epoch_2)
+    argv = ["run", "imdb-cnn", "--data-dir", str(data), *RUN_ARGS, "--out", str(out)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err == f"convseq: interrupted; resume with: convseq run imdb-cnn --resume {out}\n"
+    assert not (out / "metrics.json").exists() and (out / "checkpoint.pt").exists()
+    monkeypatch.setattr(text_pipeline, "plot_curves", plot)
+    assert main(["run", "imdb-cnn", "--resume", str(out)]) == 0
+    assert history_without_timings(out) == history_without_timings(reference)
+    assert (
+        json.loads((out / "metrics.json").read_text())["test_acc"]
+        == json.loads((reference / "metrics.json").read_text())["test_acc"]
+    )
+
+
+def test_ctrl_c_before_any_epoch_leaves_nothing_behind(
+    uninterrupted, tmp_path, capsys, monkeypatch
+):
+    import convseq.pipelines.text as text_pipeline
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(text_pipeline, "summarize", interrupt)  # after the folder was made
+    out = tmp_path / "deep" / "interrupted"
+    argv = ["run", "imdb-cnn", "--data-dir", str(uninterrupted[0]), *RUN_ARGS, "--out", str(out)]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert f"run folder: {out}" in captured.out
+    assert captured.err == "convseq: interrupted; no epoch had finished, nothing to resume\n"
+    assert not (tmp_path / "deep").exists()  # the folders this run made are gone
+
+
+def test_resume_refuses_changed_options_but_takes_more_epochs(uninterrupted, tmp_path, capsys):
+    out = make_unfinished(tmp_path, uninterrupted)
+    refused(
+        ["run", "imdb-cnn", "--resume", str(out), "--max-len", "80"],
+        capsys,
+        "--max-len 80 conflicts with the run being resumed, which has 60",
+    )
+    refused(
+        ["run", "imdb-cnn", "--resume", str(out), "--out", str(tmp_path / "other")],
+        capsys,
+        "--out and --resume name two folders",
+    )
+    # the run's own values may be given again; --epochs may change
+    argv = ["run", "imdb-cnn", "--resume", str(out), "--max-len", "60", "--epochs", "2"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "has no checkpoint yet; starting it from the first epoch" in printed
+    assert "resuming with --epochs 2 (the run had 4)" in printed
+    assert len(history_without_timings(out)) == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["resumed_with"] == {"epochs": 2}
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["train"]["epochs"] == 2 and config["shaping"]["max_len"] == 60
+
+
+def test_epochs_of_a_laid_out_schedule_cannot_change_on_resume(imdb_dir, tmp_path, capsys):
+    from convseq.presets import get_preset
+    from convseq.runs import RunFolder
+
+    out = tmp_path / "tcn"
+    config = get_preset("imdb-tcn").make_run({"data_dir": str(imdb_dir), "epochs": 2})
+    RunFolder(out, config).file("config.json")  # an unfinished run: its config.json only
+    refused(
+        ["run", "imdb-tcn", "--resume", str(out), "--epochs", "3"],
+        capsys,
+        "the run's onecycle schedule was laid out for 2 epochs",
+    )
+    assert json.loads((out / "config.json").read_text())["config"]["train"]["epochs"] == 2

@@ -8,7 +8,8 @@ import torch
 
 import convseq
 from convseq.cli import main
-from convseq.models import build_model
+from convseq.errors import UserError
+from convseq.models import SeriesShape, build_model
 from convseq.models.ensemble import Ensemble, members_of
 from convseq.models.series_linear import SeriesLinear
 from convseq.training.tasks import make_task
@@ -31,15 +32,8 @@ def test_the_linear_forecaster_is_one_linear_map_of_the_relative_window():
 
 def tcn_with_linear_member():
     torch.manual_seed(0)
-    return build_model(
-        "series-tcn",
-        num_features=2,
-        channels=4,
-        dilations=[1, 2],
-        residual=True,
-        linear_member=True,
-        window=12,
-    )
+    settings = {"channels": 4, "dilations": [1, 2], "residual": True, "linear_member": True}
+    return build_model("series-tcn", SeriesShape(num_features=2, window=12), settings)
 
 
 def test_the_tcn_ensemble_trains_each_member_on_its_own_loss_and_forecasts_their_mean():
@@ -85,7 +79,7 @@ def test_etth1_tcn_with_a_linear_member_runs_saves_predicts_and_exports(tmp_path
     argv = ["run", "etth1-tcn", "--data-dir", str(tmp_path / "ett"), "--out", str(out), *TINY]
     assert main([*argv, "--linear-member"]) == 0
     config = json.loads((out / "config.json").read_text())["config"]
-    assert config["linear_member"] is True
+    assert config["model"]["settings"]["linear_member"] is True
     forecaster = convseq.load(out)
     tcn, linear = members_of(forecaster.model)
     assert linear.window == 65  # lookback 130, step 2
@@ -99,8 +93,9 @@ def test_etth1_tcn_with_a_linear_member_runs_saves_predicts_and_exports(tmp_path
 def test_with_paths_each_member_forecasts_the_path_and_learns_on_its_own_path_loss():
     torch.manual_seed(0)
     model = build_model(
-        "series-tcn", num_features=2, channels=4, dilations=[1, 2], horizons=3,
-        residual=True, linear_member=True, window=12, dropout=0.0,
+        "series-tcn", SeriesShape(num_features=2, window=12, horizons=3),
+        {"channels": 4, "dilations": [1, 2], "residual": True, "linear_member": True,
+         "dropout": 0.0},
     )  # fmt: skip
     tcn, linear = members_of(model)
     x, path = torch.randn(6, 12, 2), torch.randn(6, 3)
@@ -132,33 +127,43 @@ def test_series_linear_trains_on_a_users_file_and_forecasts(tmp_path):
     assert np.isfinite(forecast.value)
 
 
-def test_a_linear_member_from_model_settings_trains_both_members(tmp_path):
+def test_a_linear_member_option_trains_both_members(tmp_path):
+    from convseq.models.registry import rebuild
     from tests.forecast_helpers import train_forecast, write_series
 
     data = write_series(tmp_path / "plant.csv", rows=400)
     out = tmp_path / "run"
-    extra = ["--model", "series-tcn", "--model-settings", '{"linear_member": true}']
-    assert train_forecast(data, out, *extra) == 0
+    assert train_forecast(data, out, "--model", "series-tcn", "--linear-member") == 0
     tcn, linear = members_of(convseq.load(out).model)
-    torch.manual_seed(0)  # the run's seed: the weights the TCN started from
-    fresh = build_model("series-tcn", **json.loads(json.dumps(dict(tcn_settings(out)))))
-    started = members_of(fresh)[0].head.weight
-    assert not torch.allclose(tcn.head.weight, started)  # the TCN learned too
+    metadata = weights_metadata(out)
+    assert metadata["model"] == "series-tcn" and metadata["settings"]["linear_member"] is True
+    torch.manual_seed(0)  # the run's seed: the weights the members started from
+    fresh_tcn, fresh_linear = members_of(rebuild(metadata))
+    assert not torch.allclose(tcn.head.weight, fresh_tcn.head.weight)  # the TCN learned
+    assert not torch.allclose(linear.linear.weight, fresh_linear.linear.weight)  # and the map
 
 
-def tcn_settings(run):
+def weights_metadata(run) -> dict:
     from safetensors import safe_open
 
     with safe_open(str(run / "model.safetensors"), "pt") as weights:
-        return json.loads(weights.metadata()["model_settings"])
+        metadata = weights.metadata()
+    return {k: json.loads(metadata[k]) for k in ("model", "shape", "settings")}
 
 
 @pytest.mark.parametrize("model", ["series-cnn-gru", "series-linear"])
 def test_a_linear_member_is_refused_for_other_models(tmp_path, capsys, model):
-    from tests.forecast_helpers import refused, write_series
+    from tests.forecast_helpers import write_series
 
     data = write_series(tmp_path / "plant.csv", rows=400)
     argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
     argv += ["--model", model, "--linear-member", "--out", str(tmp_path / "run")]
-    refused(argv, capsys, "--linear-member works with --model series-tcn only")
+    with pytest.raises(SystemExit) as exited:  # not a setting of this model: argparse refuses
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --linear-member" in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
+    with pytest.raises(UserError, match="has no setting 'linear_member'"):  # nor of the API
+        convseq.train_forecast(data, model=model, linear_member=True, out=tmp_path / "api")
+    assert not (tmp_path / "api").exists()

@@ -5,23 +5,23 @@ import json
 import pytest
 import torch
 
+from convseq.config import Training
 from convseq.data.batches import ArrayBatches
 from convseq.errors import UserError
-from convseq.models import build_model
+from convseq.models import SeriesShape, TextShape, build_model
 from convseq.models.random_source import drawing_from
 from convseq.training.shards import SEED_BOUND, ShardedStep, shard_safe
-from convseq.training.tasks import Regression
-from convseq.training.trainer import TrainConfig, Trainer
+from convseq.training.tasks import Regression, make_task
+from convseq.training.trainer import Trainer
 from tests.forecast_helpers import WINDOW, refused, train_forecast, write_series
 
 SHARD_SAFE = ["series-cnn", "series-cnn-gru", "series-gru", "series-linear"]
 
 
 def _model(name: str, features: int = 3, **settings) -> torch.nn.Module:
-    if name == "series-linear":
-        settings.setdefault("window", 80)
     torch.manual_seed(0)
-    return build_model(name, num_features=features, **settings).double()
+    shape = SeriesShape(num_features=features, window=80)
+    return build_model(name, shape, settings).double()
 
 
 def _grads(model) -> list[torch.Tensor]:
@@ -74,10 +74,10 @@ def test_dropout_masks_come_from_each_shards_own_generator():
 
 def _train(shards: int, seed: int = 0, epochs: int = 2, checkpoint=None) -> list[torch.Tensor]:
     torch.manual_seed(seed)
-    model = build_model("series-cnn-gru", num_features=3)
+    model = build_model("series-cnn-gru", SeriesShape(num_features=3, window=80))
     x, y = torch.randn(96, 80, 3), torch.randn(96)
     data = ArrayBatches(x, y, 16, shuffle=True, seed=seed)
-    config = TrainConfig(epochs=epochs, shards=shards, seed=seed)
+    config = Training(epochs=epochs, shards=shards, seed=seed)
     trainer = Trainer(model, Regression(), config, checkpoint=checkpoint, progress=False)
     trainer.fit(data, ArrayBatches(x, y, 32))
     return [p.detach().clone() for p in model.parameters()]
@@ -95,9 +95,7 @@ def test_a_sharded_run_with_dropout_resumes_to_the_uninterrupted_weights(tmp_pat
     whole = _train(shards=2, epochs=3)
     checkpoint = tmp_path / "checkpoint.pt"
     _train(shards=2, epochs=1, checkpoint=checkpoint)  # stopped after epoch 1
-    state = torch.load(checkpoint, weights_only=True)
-    state["config"]["epochs"] = 3  # then resumed by a run asking for 3
-    torch.save(state, checkpoint)
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 1
     resumed = _train(shards=2, epochs=3, checkpoint=checkpoint)
     assert all(torch.equal(a, b) for a, b in zip(whole, resumed, strict=True))
     assert not all(
@@ -105,12 +103,18 @@ def test_a_sharded_run_with_dropout_resumes_to_the_uninterrupted_weights(tmp_pat
     )
 
 
-def test_the_series_shard_list_matches_the_models_own_word():
-    from convseq.experiments.series_run import SHARDABLE
-    from convseq.models import list_models
+def test_every_preset_that_trains_in_shards_builds_a_shard_safe_model():
+    from convseq.models.registry import example_shape
+    from convseq.presets import PRESETS
 
-    series = [name for name in list_models() if name.startswith("series-")]
-    assert set(SHARDABLE) == {name for name in series if shard_safe(_model(name))}
+    sharded = [p for p in PRESETS.values() if p.train.get("shards", 1) > 1]
+    assert {p.name for p in sharded} >= {"imdb-cnn", "jena-cnn", "jena-cnn-gru", "jena-gru"}
+    for preset in sharded:
+        run = preset.make_run({})
+        model = build_model(run.model, example_shape(preset.task), run.model_settings)
+        assert shard_safe(model), preset.name
+        task = make_task("binary" if preset.task == "text" else "regression")
+        Trainer(model, task, run.train, progress=False)  # not refused
 
 
 @pytest.mark.parametrize("name", SHARD_SAFE)
@@ -119,19 +123,19 @@ def test_the_series_models_declare_themselves_shard_safe(name):
 
 
 def test_a_model_with_global_dropout_is_refused():
-    model = build_model("series-tcn", num_features=3, dropout=0.1)
+    model = build_model("series-tcn", SeriesShape(num_features=3, window=80), {"dropout": 0.1})
     assert not shard_safe(model)
     with pytest.raises(UserError, match="--shards 1"):
-        Trainer(model, Regression(), TrainConfig(shards=2), progress=False)
-    with pytest.raises(UserError, match="at least 1"):
-        TrainConfig(shards=0).check()
+        Trainer(model, Regression(), Training(shards=2), progress=False)
+    with pytest.raises(UserError, match="--shards must be at least 1"):
+        Training(shards=0)
 
 
 def test_train_forecast_takes_shards_and_records_them(tmp_path, capsys):
     data = write_series(tmp_path / "plant.csv")
     assert train_forecast(data, tmp_path / "run", "--shards", "2") == 0  # series-cnn-gru
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["config"]["shards"] == 2
+    assert config["config"]["train"]["shards"] == 2
     refused(
         ["train", "forecast", str(data), "--time-column", "time", "--target", "load",
          *WINDOW, "--model", "series-tcn", "--shards", "2", "--out", str(tmp_path / "tcn")],
@@ -145,7 +149,7 @@ def test_the_fused_text_cnn_shards_with_its_sparse_embedding_gradient():
     from convseq.training.tasks import BinaryClassification
 
     torch.manual_seed(0)
-    model = build_model("text-cnn", vocab_size=50, embed_dim=8).double()
+    model = build_model("text-cnn", TextShape(vocab_size=50), {"embed_dim": 8}).double()
     ids = torch.randint(0, 50, (6, 80))
     ids[:2, :30] = 0  # pre-padding, as the reviews have
     y, task = torch.tensor([0, 1, 1, 0, 1, 0]), BinaryClassification()

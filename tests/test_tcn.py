@@ -4,19 +4,19 @@ import pytest
 import torch
 
 from convseq.errors import UserError
-from convseq.models import build_model
+from convseq.models import SeriesShape, TextShape, build_model
 from convseq.models.summary import summarize
-from convseq.models.tcn import TCN, dilation_schedule, receptive_field
+from convseq.models.tcn import TCN, receptive_field
 
 CONFIGS = [
-    dict(kernel_size=3, levels=4, norm="weight"),
+    dict(kernel_size=3, dilations=[1, 2, 4, 8], norm="weight"),
     dict(kernel_size=2, dilations=[1, 3, 2], norm="layer"),
-    dict(kernel_size=5, levels=2, norm="none", convs_per_block=1),
+    dict(kernel_size=5, dilations=[1, 2], norm="none"),
     dict(kernel_size=3, dilations=[1, 2, 4], channels=[6, 8, 5], norm="weight"),
 ]
 NON_CAUSAL = [
-    dict(kernel_size=3, levels=3, norm="weight"),
-    dict(kernel_size=5, dilations=[1, 3], norm="layer", convs_per_block=1),
+    dict(kernel_size=3, dilations=[1, 2, 4], norm="weight"),
+    dict(kernel_size=5, dilations=[1, 3], norm="layer"),
     dict(kernel_size=3, dilations=[2, 1], channels=[4, 7], norm="none"),
 ]
 
@@ -71,13 +71,13 @@ def test_non_causal_window_is_centred_and_r_wide(config):
         assert dependence(tcn, length, t) == list(range(t - half, t + half + 1))
 
 
-def test_receptive_field_formula_and_schedule():
-    assert dilation_schedule(4) == [1, 2, 4, 8]
-    assert dilation_schedule(3, base=3) == [1, 3, 9]
+def test_receptive_field_formula():
     # two convolutions of kernel 3 per block: 1 + 2 * 2 * (1 + 2 + 4 + 8)
     assert receptive_field(3, [1, 2, 4, 8]) == 61
-    assert TCN(2, kernel_size=3, levels=4).receptive_field == 61
-    assert TCN(2, kernel_size=2, dilations=[1, 5], convs_per_block=1).receptive_field == 7
+    assert TCN(2, kernel_size=3, dilations=[1, 2, 4, 8]).receptive_field == 61
+    assert TCN(2).receptive_field == 61  # the default: kernel 3, dilations 1, 2, 4, 8
+    # two convolutions of kernel 2 per block: 1 + 2 * 1 * (1 + 5)
+    assert TCN(2, kernel_size=2, dilations=[1, 5]).receptive_field == 13
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -89,17 +89,17 @@ def test_length_is_kept_even_below_the_receptive_field(causal, length):
 
 
 def test_norms_are_built_as_asked():
-    weight = TCN(2, channels=4, levels=1, norm="weight")
+    weight = TCN(2, channels=4, dilations=[1], norm="weight")
     conv = weight.blocks[0].convs[0].conv
     assert hasattr(conv, "parametrizations") and "weight" in conv.parametrizations
-    layer = TCN(2, channels=4, levels=1, norm="layer")
+    layer = TCN(2, channels=4, dilations=[1], norm="layer")
     assert any(type(m).__name__ == "ChannelLayerNorm" for m in layer.modules())
-    plain = TCN(2, channels=4, levels=1, norm="none")
+    plain = TCN(2, channels=4, dilations=[1], norm="none")
     assert not hasattr(plain.blocks[0].convs[0].conv, "parametrizations")
 
 
 def test_layer_norm_keeps_each_step_independent_of_the_future():
-    tcn = make_tcn(True, kernel_size=3, levels=2, norm="layer")
+    tcn = make_tcn(True, kernel_size=3, dilations=[1, 2], norm="layer")
     x = torch.randn(1, 3, 30, dtype=torch.float64)
     changed = x.clone()
     changed[:, :, 20:] = 0.0
@@ -112,8 +112,8 @@ def test_layer_norm_keeps_each_step_independent_of_the_future():
         (dict(kernel_size=4, causal=False), "odd kernel size"),
         (dict(norm="batch"), "unknown TCN norm 'batch'"),
         (dict(dilations=[1, 0]), "dilations must be positive"),
-        (dict(channels=[8, 8], levels=3), "one per block"),
-        (dict(levels=0), "at least 1 level"),
+        (dict(channels=[8, 8], dilations=[1, 2, 4]), "one per block"),
+        (dict(dilations=[]), "at least one block"),
         (dict(dropout=1.0), "dropout must be in"),
     ],
 )
@@ -124,7 +124,8 @@ def test_bad_settings_are_user_errors(settings, message):
 
 def test_text_tcn_summary_shows_receptive_field_and_ignores_padding():
     torch.manual_seed(0)
-    model = build_model("text-tcn", vocab_size=50, embed_dim=8, channels=8, levels=3).eval()
+    settings = {"embed_dim": 8, "channels": 8, "dilations": [1, 2, 4]}
+    model = build_model("text-tcn", TextShape(vocab_size=50), settings).eval()
     assert model.receptive_field == 29
     text, params = summarize(model, torch.randint(1, 50, (2, 40)))
     assert "Receptive field: 29 steps: 14 steps each side (non-causal)" in text
@@ -137,7 +138,8 @@ def test_text_tcn_summary_shows_receptive_field_and_ignores_padding():
 
 def test_series_tcn_forecasts_one_value_from_the_last_r_steps():
     torch.manual_seed(0)
-    model = build_model("series-tcn", num_features=4, channels=8, levels=3).eval()
+    shape = SeriesShape(num_features=4, window=64)
+    model = build_model("series-tcn", shape, {"channels": 8, "dilations": [1, 2, 4]}).eval()
     r = model.receptive_field
     x = torch.randn(5, r + 20, 4)
     assert model(x).shape == (5,)
@@ -153,9 +155,9 @@ def test_series_tcn_forecasts_one_value_from_the_last_r_steps():
 @pytest.mark.parametrize(
     "config",
     [
-        dict(kernel_size=3, levels=5, norm="weight"),
+        dict(kernel_size=3, dilations=[1, 2, 4, 8, 16], norm="weight"),
         dict(kernel_size=2, dilations=[1, 3, 6], norm="layer"),
-        dict(kernel_size=5, dilations=[2, 4, 8], channels=[4, 6, 5], convs_per_block=1),
+        dict(kernel_size=5, dilations=[2, 4, 8], channels=[4, 6, 5]),
         dict(kernel_size=3, dilations=[1, 3, 2], norm="none"),  # not a chain: full forward
     ],
 )
@@ -171,7 +173,9 @@ def test_last_only_draws_the_full_forwards_spatial_dropout_masks():
     # in training, the last-step grid applies ReLU and spatial dropout channels last;
     # it must draw the masks nn.Dropout1d draws in the full forward, in the same order
     torch.manual_seed(0)
-    tcn = TCN(3, channels=8, levels=3, dropout=0.3, spatial_dropout=True).double().train()
+    tcn = (
+        TCN(3, channels=8, dilations=[1, 2, 4], dropout=0.3, spatial_dropout=True).double().train()
+    )
     x = torch.randn(5, 3, tcn.receptive_field + 9, dtype=torch.float64)
     torch.manual_seed(1)
     full = tcn(x)[:, :, -1]
@@ -185,7 +189,7 @@ def test_last_only_draws_the_full_forwards_spatial_dropout_masks():
 
 def test_last_only_convolves_far_fewer_positions_than_the_full_forward():
     """The point of ``last_only``: count the output positions of every convolution."""
-    tcn = make_tcn(True, kernel_size=3, levels=5)
+    tcn = make_tcn(True, kernel_size=3, dilations=[1, 2, 4, 8, 16])
     positions = []
     hooks = [
         m.register_forward_hook(lambda mod, args, out: positions.append(out.shape))

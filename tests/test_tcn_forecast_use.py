@@ -33,8 +33,9 @@ def test_the_run_reads_the_calendar_from_the_timestamps(run):
     assert stats["columns"] == ["load", "temp", *CALENDAR_COLUMNS]
     assert stats["derived"]["calendar"] == list(CALENDAR_COLUMNS)
     config = json.loads((run_dir / "config.json").read_text())["config"]
-    assert config["model"] == "series-tcn" and config["calendar"] is True
-    assert config["dilations"] == "1,2,4" and config["channels"] == 8
+    assert config["model"]["name"] == "series-tcn" and config["shaping"]["calendar"] is True
+    assert config["model"]["settings"]["dilations"] == [1, 2, 4]
+    assert config["model"]["settings"]["channels"] == 8
 
 
 def test_predict_rebuilds_the_calendar_columns(run, capsys):

@@ -8,7 +8,7 @@ from safetensors import safe_open
 
 from convseq.cli import main
 from convseq.data.derived import CALENDAR_COLUMNS
-from convseq.models import build_model
+from convseq.models.registry import rebuild
 from tests.series_files import JENA_COLUMNS, write_ett, write_jena
 
 # 700 rows: windows of 65 steps, about 220 / 40 / 44 windows per split
@@ -46,9 +46,11 @@ def read(folder, name):
     return json.loads((folder / name).read_text())
 
 
-def saved_model_settings(folder):
+def saved_metadata(folder):
+    """What the weights record: the model's name, shape and settings."""
     with safe_open(str(folder / "model.safetensors"), "pt") as weights:
-        return json.loads(weights.metadata()["model_settings"])
+        metadata = weights.metadata()
+    return {k: json.loads(metadata[k]) for k in ("model", "shape", "settings")}
 
 
 def test_jena_tcn_reads_wind_as_vectors_and_the_calendar(tmp_path, capsys):
@@ -59,8 +61,8 @@ def test_jena_tcn_reads_wind_as_vectors_and_the_calendar(tmp_path, capsys):
     metrics = read(folder, "metrics.json")
     assert metrics["model"] == "series-tcn" and metrics["dataset"] == "jena"
     assert metrics["epochs_run"] == 1 and metrics["params"] > 0
-    config = read(folder, "config.json")["config"]
-    assert config["calendar"] is True and config["wind_vector"] is True
+    shaping = read(folder, "config.json")["config"]["shaping"]
+    assert shaping["calendar"] is True and shaping["wind_vector"] is True
     norm = read(folder, "normalization.json")
     kept = [c for c in JENA_COLUMNS if c not in ("wv (m/s)", "max. wv (m/s)", "wd (deg)")]
     assert norm["columns"] == kept + WIND + list(CALENDAR_COLUMNS)
@@ -70,7 +72,9 @@ def test_jena_tcn_reads_wind_as_vectors_and_the_calendar(tmp_path, capsys):
     assert norm["derived"]["wind"]["direction"] == "wd (deg)"
     assert norm["derived"]["wind"]["clipped"] == clipped
     # Jena is read in absolute values, as in the reference: nothing is anchored
-    assert saved_model_settings(folder)["residual"] is False
+    metadata = saved_metadata(folder)
+    assert metadata["settings"]["residual"] is False
+    assert metadata["shape"]["absolute_features"] == []
 
 
 def test_jena_tcn_without_the_options_reads_the_raw_columns(tmp_path):
@@ -88,15 +92,16 @@ def test_etth1_tcn_runs_and_keeps_calendar_columns_absolute(tmp_path):
     assert code == 0
     norm = read(folder, "normalization.json")
     assert norm["columns"] == ["OT", *CALENDAR_COLUMNS] and norm["target"] == "OT"
-    settings = saved_model_settings(folder)
-    assert settings["residual"] is True and settings["absolute_features"] == [1, 2, 3, 4]
+    metadata = saved_metadata(folder)
+    assert metadata["model"] == "series-tcn" and metadata["settings"]["residual"] is True
+    assert metadata["shape"]["absolute_features"] == [1, 2, 3, 4]
     # the weights load back into the model the metadata describes, and it forecasts
-    model = build_model("series-tcn", **settings)
+    model = rebuild(metadata)
     with safe_open(str(folder / "model.safetensors"), "pt") as weights:
         model.load_state_dict({k: weights.get_tensor(k) for k in weights.keys()})
     metrics = read(folder, "metrics.json")
     assert np.isfinite(metrics["test_mae"]) and metrics["model"] == "series-tcn"
-    assert read(folder, "config.json")["config"]["calendar"] is True
+    assert read(folder, "config.json")["config"]["shaping"]["calendar"] is True
 
 
 def test_the_wind_columns_are_read_even_when_features_leave_them_out(tmp_path):
@@ -111,7 +116,7 @@ def test_the_wind_columns_are_read_even_when_features_leave_them_out(tmp_path):
 def test_series_csv_trains_a_tcn_with_calendar_columns(tmp_path):
     path = write_ett(tmp_path / "ett", rows=700)
     out = tmp_path / "runs" / "csv"
-    args = ["run", "series-csv", "--csv", str(path), "--target", "OT", "--model", "series-tcn"]
+    args = ["run", "series-csv", "--data", str(path), "--target", "OT", "--model", "series-tcn"]
     assert main([*args, "--calendar", "--out", str(out), *TINY]) == 0
     assert read(out, "metrics.json")["model"] == "series-tcn"
     assert read(out, "normalization.json")["columns"][-4:] == list(CALENDAR_COLUMNS)
@@ -123,10 +128,11 @@ def test_series_csv_trains_a_tcn_with_calendar_columns(tmp_path):
         ("jena-tcn", ["--wind-columns", "wv (m/s),wdd"], "no column 'wdd' (did you mean 'wd (deg)'?)"),
         ("jena-tcn", ["--wind-columns", "wd (deg)"], "one or more speed columns and then the direction"),
         ("jena-tcn", ["--target", "wv (m/s)"], "is one of the wind columns"),
-        ("etth1-tcn", ["--dilations", "1,x"], "--dilations must be positive integers"),
+        ("etth1-tcn", ["--dilations", "1,x"], "--dilations must be int values separated by commas, got '1,x'"),
+        ("etth1-tcn", ["--dilations", "1,0"], "--dilations must be at least 1, got 0"),
         ("etth1-tcn", ["--norm", "batch"], "unknown TCN norm 'batch'"),
-        ("etth1-tcn", ["--channels", "0"], "--channels must be at least 1"),
-        ("etth1-tcn", ["--dropout", "1"], "TCN dropout must be in [0, 1)"),
+        ("etth1-tcn", ["--channels", "0"], "--channels must be at least 1, got 0"),
+        ("etth1-tcn", ["--dropout", "1"], "--dropout must be at least 0 and below 1, got 1.0"),
     ],
 )  # fmt: skip
 def test_bad_settings_are_one_line_exit_2_and_leave_nothing(

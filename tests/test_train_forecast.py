@@ -48,7 +48,7 @@ def test_gaps_are_found_and_filled_on_the_regular_grid():
         ["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 04:00", "2020-01-01 05:00"],
         [1.0, 2.0, 8.0, 9.0],
     )
-    report = find_gaps(series)
+    report = find_gaps(series.times)
     assert (report.count, report.missing_rows) == (1, 2)
     assert report.spacing.describe() == "1 hour"
     assert "first gap: 2020-01-01 01:00:00 -> 2020-01-01 04:00:00, 2 rows missing" in (
@@ -60,15 +60,15 @@ def test_gaps_are_found_and_filled_on_the_regular_grid():
     assert hours.tolist() == [0, 1, 2, 3, 4, 5]
     assert filled.values[:, 0].tolist() == [1.0, 2.0, 4.0, 6.0, 8.0, 9.0]
     assert fill_gaps(series, report, "ffill").values[:, 0].tolist() == [1, 2, 2, 2, 8, 9]
-    assert find_gaps(filled).count == 0
+    assert find_gaps(filled.times).count == 0
 
 
 def test_calendar_months_are_a_spacing_and_times_ahead_follow_them():
     monthly = as_series(["2020-01-31", "2020-02-29", "2020-04-30", "2020-05-31"], [1, 2, 3, 4])
     # month ends are not one spacing apart in days, but are in the median; one month is missing
-    assert find_gaps(monthly).missing_rows == 1
+    assert find_gaps(monthly.times).missing_rows == 1
     firsts = as_series(["2020-01-01", "2020-02-01", "2020-03-01", "2020-05-01"], [1, 2, 3, 5])
-    report = find_gaps(firsts)
+    report = find_gaps(firsts.times)
     assert report.spacing.describe() == "1 month" and report.missing_rows == 1
     filled = fill_gaps(firsts, report, "interpolate")
     assert str(filled.times[3])[:10] == "2020-04-01" and filled.values[3, 0] == 4.0
@@ -103,13 +103,16 @@ def test_train_forecast_writes_the_presets_run_folder(gappy_run):
     assert metrics["experiment"] == "train-forecast" and metrics["dataset"] == "plant"
     assert metrics["model"] == "series-cnn-gru" and metrics["units"] == "kW"
     assert metrics["epochs_run"] == 2 and metrics["params"] > 0
-    assert metrics["gaps"] == {
+    # the rows as read: the gaps found in the file, before they were filled
+    assert metrics["rows"]["rows"] == 496 and metrics["rows"]["time_order"] == "check"
+    assert metrics["rows"]["gaps"] == {
         "spacing": "1 hour",
         "gaps": 2,
         "missing_rows": 4,
         "first_gap": ["2020-01-05 03:00:00", "2020-01-05 07:00:00", 3],
-        "fill": "interpolate",
     }
+    source = json.loads((out / "config.json").read_text())["config"]["source"]
+    assert source["kind"] == "series-file" and source["fill"] == "interpolate"
     norm = json.loads((out / "normalization.json").read_text())
     assert norm["rows"] == 500  # the four missing hours were filled back in
     assert norm["columns"] == ["load", "temp"] and norm["target"] == "load"
@@ -146,9 +149,11 @@ def test_baselines_and_other_models_train_too(tmp_path):
     metrics = json.loads((tmp_path / "base" / "metrics.json").read_text())
     assert metrics["test_mae"] == metrics["baseline_test_mae"] and metrics["params"] == 0
     assert train_forecast(data, tmp_path / "gru", "--model", "series-gru", "--epochs", "1") == 0
-    settings = '{"hidden": 8}'
-    assert train_forecast(data, tmp_path / "small", "--model-settings", settings) == 0
-    assert json.loads((tmp_path / "small" / "metrics.json").read_text())["params"] < 8000
+    assert train_forecast(data, tmp_path / "small", "--hidden", "8") == 0
+    small = json.loads((tmp_path / "small" / "metrics.json").read_text())
+    assert small["params"] < 8000
+    saved = json.loads((tmp_path / "small" / "config.json").read_text())["config"]["model"]
+    assert saved["name"] == "series-cnn-gru" and saved["settings"]["hidden"] == 8
 
 
 # ------------------------------------------------------------- bad input
@@ -159,6 +164,8 @@ def bad_file(tmp_path, kind: str) -> Path:
         return tmp_path / "nowhere.csv"
     if kind == "empty":
         path.write_bytes(b"")
+    elif kind == "header":
+        path.write_text(lines[0] + "\n")
     elif kind == "latin-1":
         path.write_bytes("time,load,temp\n2020-01-01 00:00:00,1,caf\xe9\n".encode("latin-1"))
     else:
@@ -173,9 +180,10 @@ def bad_file(tmp_path, kind: str) -> Path:
     "kind, extra, message",
     [
         ("missing", [], "nowhere.csv does not exist"),
-        ("latin-1", [], "cannot read"),
-        ("empty", [], "bad.csv has no data rows"),
-        ("ok", ["--time-column", "tme"], "no timestamp column 'tme' (did you mean 'time'?)"),
+        ("latin-1", [], "bad.csv is not valid utf-8: byte 0xe9 on line 2 cannot be decoded"),
+        ("empty", [], "bad.csv is empty"),
+        ("header", [], "bad.csv has no data rows"),
+        ("ok", ["--time-column", "tme"], "no column 'tme' (did you mean 'time'?); its columns are: time, load, temp; pass the right one with --time-column"),
         ("ok", ["--target", "laod"], "no column 'laod' (did you mean 'load'?)"),
         ("ok", ["--features", "temp,lod"], "no column 'lod' (did you mean 'load'?)"),
         ("text", [], "line 41, column 'load': 'n/a' is not a number"),
@@ -183,8 +191,9 @@ def bad_file(tmp_path, kind: str) -> Path:
         ("inf", [], "line 41, column 'load': inf is not a finite number"),
         ("short", [], "has 49 rows, fewer than lookback + delay + 1 = 53"),
         ("ok", ["--fill", "interpolat"], "--fill must be one of none, ffill, interpolate"),
-        ("ok", ["--model", "series-cn"], "unknown model 'series-cn'"),
-        ("ok", ["--model-settings", '{"hiden": 8}'], "does not accept these settings"),
+        ("ok", ["--model", "series-cn"], "unknown forecast model 'series-cn' (did you mean"),
+        ("ok", ["--hidden", "0"], "--hidden must be at least 1, got 0"),
+        ("ok", ["--time-order", "sorted"], "--time-order must be one of check, as-given, drop-repeats, sort"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, kind, extra, message):
@@ -195,13 +204,25 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, kind,
     assert not out.exists()
 
 
+def test_an_unknown_model_setting_is_one_line_exit_2(tmp_path, capsys):
+    # every model setting is a flag of its own: a misspelt one is not a flag
+    data = write_series(tmp_path / "plant.csv")
+    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, *QUICK, "--hiden", "8", "--out", str(tmp_path / "run")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: unrecognized arguments: --hiden 8" in err, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_undecodable_file_can_be_read_with_its_encoding(tmp_path, capsys):
     data = tmp_path / "latin.csv"
     text = "\n".join(series_lines(500)).replace("time,load,temp", "time,load,temp\u00e9")
     data.write_bytes(text.encode("latin-1"))
     argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
     refused(
-        [*argv, *QUICK, "--out", str(tmp_path / "r")], capsys, "pass its encoding with --encoding"
+        [*argv, *QUICK, "--out", str(tmp_path / "r")], capsys, "pass its encoding, e.g. --encoding"
     )
     assert main([*argv, *QUICK, "--encoding", "latin-1", "--out", str(tmp_path / "r")]) == 0
 
@@ -209,7 +230,7 @@ def test_undecodable_file_can_be_read_with_its_encoding(tmp_path, capsys):
 def test_missing_target_and_existing_run_are_refused(gappy_run, tmp_path, capsys):
     data, out, _ = gappy_run
     refused(["train", "forecast", str(data), "--time-column", "time"], capsys, "pass --target")
-    refused(["train", "forecast"], capsys, "needs DATA")
+    refused(["train", "forecast"], capsys, "needs your data: pass DATA")
     refused(["train", "forcast", str(data)], capsys, "(did you mean 'forecast'?)")
     before = (out / "metrics.json").read_text()
     refused(
@@ -294,7 +315,8 @@ def test_readme_series_example_runs(tmp_path, monkeypatch, capsys):
     assert latest.window_end == datetime(2020, 1, 30, 3) and latest.time == datetime(2020, 1, 30, 9)
 
 
-def test_api_trains_and_refuses_bad_calls(tmp_path):
+def test_api_trains_and_refuses_bad_calls(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a run without out= would make runs/train-forecast/...
     data = write_series(tmp_path / "plant.csv")
     forecaster = convseq.train_forecast(
         data, time_column="time", target="temp", features=["temp"], lookback=24, step=1,
@@ -302,9 +324,13 @@ def test_api_trains_and_refuses_bad_calls(tmp_path):
     )  # fmt: skip
     assert forecaster.columns == ["temp"] and forecaster.horizon == 3
     assert forecaster.predict(data).time == datetime(2020, 1, 21, 22)  # 3 h after the last row
-    with pytest.raises(UserError, match="needs a CSV file"):
+    with pytest.raises(UserError, match="pass the data"):
         convseq.train_forecast()
-    with pytest.raises(UserError, match="unknown settings for train-forecast: lookbak"):
+    message = "train-forecast has no setting 'lookbak' \\(did you mean 'lookback'\\?\\)"
+    with pytest.raises(UserError, match=message):
         convseq.train_forecast(data, target="temp", lookbak=3)
-    with pytest.raises(UserError, match="features must be a list"):
-        convseq.train_forecast(data, target="temp", features="temp")
+    with pytest.raises(UserError, match="--features must be a list, got 3"):
+        convseq.train_forecast(data, target="temp", features=3)
+    with pytest.raises(UserError, match="has no setting 'hiden' \\(did you mean 'hidden'\\?\\)"):
+        convseq.train_forecast(data, target="temp", model_settings={"hiden": 8})
+    assert not (tmp_path / "runs").exists()  # the refused calls made no run folder

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import convseq
 from convseq.cli import main
 from tests.text_helpers import (
     SENTIMENT,
@@ -22,7 +23,6 @@ RUN_FILES = {
     "model.safetensors",
     "tokenizer.json",
     "metrics.json",
-    "labels.json",
     "confusion.png",
 }
 
@@ -32,10 +32,10 @@ def test_multiclass_csv_with_string_labels(tmp_path, capsys):
     out = tmp_path / "run"
     code = train(data, out, "--text-column", "headline", "--label-column", "topic", "--epochs", "3")
     assert code == 0
-    assert {p.name for p in out.iterdir()} == RUN_FILES
-    labels = json.loads((out / "labels.json").read_text())
-    assert labels["labels"] == ["food", "sport", "tech"]
-    assert sum(labels["train_counts"].values()) == 144  # 80% of 180, stratified
+    assert {p.name for p in out.iterdir()} == RUN_FILES  # no labels.json: the weights hold them
+    classifier = convseq.load(out)
+    assert classifier.labels == ["food", "sport", "tech"]
+    assert classifier.train_counts == [48, 48, 48]  # 80% of 180, stratified
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["classes"] == ["food", "sport", "tech"]
     assert metrics["baseline_val_acc"] == pytest.approx(1 / 3)
@@ -45,7 +45,11 @@ def test_multiclass_csv_with_string_labels(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "majority-class baseline ('food')" in printed and "macro-F1" in printed
     config = json.loads((out / "config.json").read_text())["config"]
-    assert config["text_column"] == "headline" and config["experiment"] == "train-text"
+    assert config["source"]["kind"] == "text-files"
+    assert config["source"]["text_column"] == "headline"
+    assert config["source"]["label_column"] == "topic"
+    assert config["source"]["data"] == str(data.resolve())
+    assert config["preset"] == "train-text" and config["dataset"] == "news"
 
 
 @pytest.mark.parametrize("fmt", ["tsv", "jsonl", "folders"])
@@ -62,7 +66,7 @@ def test_other_formats_binary_with_validation_file(fmt, tmp_path):
     assert train(data, out, "--val", str(val), "--test", str(val), "--epochs", "1") == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["classes"] == ["neg", "pos"]
-    assert json.loads((out / "labels.json").read_text())["train_counts"] == {"neg": 40, "pos": 40}
+    assert convseq.load(out).train_counts == [40, 40]  # neg, pos
     assert {"test_acc", "test_macro_f1", "baseline_test_acc"} <= set(metrics)
     assert metrics["confusion"]["split"] == "test"
 
@@ -73,7 +77,8 @@ def test_classes_option_keeps_and_orders_folders(tmp_path, capsys):
     (tmp_path / "aclImdb_like" / "unsup" / "0.txt").write_text("no label here")
     out = tmp_path / "run"
     assert train(data, out, "--classes", "pos,neg", "--epochs", "1") == 0
-    assert json.loads((out / "labels.json").read_text())["labels"] == ["pos", "neg"]
+    assert convseq.load(out).labels == ["pos", "neg"]
+    assert json.loads((out / "metrics.json").read_text())["classes"] == ["pos", "neg"]
 
 
 def test_empty_texts_are_skipped_with_a_count(tmp_path, capsys):
@@ -82,12 +87,15 @@ def test_empty_texts_are_skipped_with_a_count(tmp_path, capsys):
     assert train(data, tmp_path / "run", "--epochs", "1") == 0
     printed = capsys.readouterr().out
     assert "skipped 2 rows with an empty text" in printed
-    assert "skipped 1 rows without a label" in printed
+    assert "skipped 1 row without a label" in printed
 
 
 def bad(argv, capsys, tmp_path, message):
     out = tmp_path / "run"
-    code = main(["train", "text", *argv, "--out", str(out)])
+    try:
+        code = main(["train", "text", *argv, "--out", str(out)])
+    except SystemExit as exit:  # argparse's own errors (a mistyped option) exit in place
+        code = exit.code
     err = capsys.readouterr().err
     assert code == 2
     assert message in err, err
@@ -149,7 +157,15 @@ def test_text_column_given_as_label_is_caught(tmp_path, capsys):
 def test_bad_options_are_refused_before_anything_is_written(tmp_path, capsys):
     data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 20))
     bad([str(data), "--model", "text-cnnn"], capsys, tmp_path, "did you mean 'text-cnn'")
-    bad([str(data), "--model-settings", "{oops"], capsys, tmp_path, "must be a JSON object")
+    # model settings are flags of their own, typed by the model's defaults
+    bad([str(data), "--embed-dim", "wide"], capsys, tmp_path, "--embed-dim: invalid int value")
+    bad(
+        [str(data), "--model", "text-tcn", "--dilations", "1,x"],
+        capsys,
+        tmp_path,
+        "--dilations must be int values separated by commas",
+    )
+    bad([str(data), "--dilations", "1,2"], capsys, tmp_path, "unrecognized arguments: --dilations")
     bad([str(data), "--val", str(tmp_path / "nope.csv")], capsys, tmp_path, "does not exist")
     bad([str(data), "--max-len", "10"], capsys, tmp_path, "needs at least 41 tokens")
 

@@ -9,12 +9,13 @@ import torch
 import torch.nn as nn
 
 import convseq.training.trainer as trainer_module
+from convseq.config import Training
 from convseq.data.batches import ArrayBatches
-from convseq.models import build_model
+from convseq.models import TextShape, build_model
 from convseq.training.optim import DenseAndSparseAdam, clip_gradients, make_optimizer
 from convseq.training.seed import seed_everything
 from convseq.training.tasks import make_task
-from convseq.training.trainer import TrainConfig, Trainer
+from convseq.training.trainer import Trainer
 
 
 def separable(n=320, seed=0):
@@ -40,7 +41,7 @@ def mlp():
 
 
 def test_cosine_schedule_decays_every_epoch_to_zero():
-    _, lrs = fit(mlp(), TrainConfig(epochs=6, optimizer="adam", lr=0.01, schedule="cosine"))
+    _, lrs = fit(mlp(), Training(epochs=6, optimizer="adam", lr=0.01, schedule="cosine"))
     assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
     # after epoch e of 6 the factor is (1 + cos(pi * e / 6)) / 2
     assert lrs[2] == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi / 2)), rel=1e-6)
@@ -48,7 +49,7 @@ def test_cosine_schedule_decays_every_epoch_to_zero():
 
 
 def test_one_cycle_warms_up_to_lr_then_anneals():
-    _, lrs = fit(mlp(), TrainConfig(epochs=10, optimizer="adam", lr=0.01, schedule="onecycle"))
+    _, lrs = fit(mlp(), Training(epochs=10, optimizer="adam", lr=0.01, schedule="onecycle"))
     peak = max(range(10), key=lambda i: lrs[i])
     assert lrs[0] < lrs[peak] and 1 <= peak <= 3  # the warm-up is the first 30% of steps
     assert lrs[peak] == pytest.approx(0.01, rel=0.1)
@@ -68,7 +69,7 @@ class Frozen(nn.Module):
 
 
 def test_plateau_halves_lr_after_two_epochs_without_progress():
-    config = TrainConfig(epochs=6, optimizer="sgd", lr=0.1, schedule="plateau")
+    config = Training(epochs=6, optimizer="sgd", lr=0.1, schedule="plateau")
     trainer, lrs = fit(Frozen(), config)
     # history shows the lr each epoch trained with: halved after epochs 3 and 5
     assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.025])
@@ -76,7 +77,7 @@ def test_plateau_halves_lr_after_two_epochs_without_progress():
 
 
 def test_no_schedule_keeps_lr():
-    _, lrs = fit(mlp(), TrainConfig(epochs=3, optimizer="adam", lr=0.01))
+    _, lrs = fit(mlp(), Training(epochs=3, optimizer="adam", lr=0.01))
     assert lrs == [0.01] * 3
 
 
@@ -88,7 +89,7 @@ def first_step_change(grad_clip: float) -> float:
     before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
     x, y = separable(n=64)
     x_y = (x, 1 - y)  # make the big logits badly wrong
-    fit(model, TrainConfig(epochs=1, optimizer="sgd", lr=1.0, grad_clip=grad_clip), 48, x_y)
+    fit(model, Training(epochs=1, optimizer="sgd", lr=1.0, grad_clip=grad_clip), 48, x_y)
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     return float((after - before).norm())
 
@@ -119,7 +120,7 @@ def test_sparse_embeddings_train_with_every_optimizer(optimizer):
     """Adam(W) trains sparse tables lazily, RMSprop takes sparse rows, SGD gets them densified."""
     from convseq.training.optim import sparse_parameters
 
-    model = build_model("text-region-cnn", vocab_size=20, channels=4)
+    model = build_model("text-region-cnn", TextShape(vocab_size=20), {"channels": 4})
     built = make_optimizer("adam", model.parameters(), 1e-3, sparse=sparse_parameters(model))
     assert isinstance(built, DenseAndSparseAdam)
     ids, y = token_task(n=64)
@@ -127,7 +128,7 @@ def test_sparse_embeddings_train_with_every_optimizer(optimizer):
     trainer = Trainer(
         model,
         make_task("binary"),
-        TrainConfig(epochs=1, optimizer=optimizer, lr=1e-2),
+        Training(epochs=1, optimizer=optimizer, lr=1e-2),
         progress=False,
     )
     table = sparse_parameters(model)[0]
@@ -151,20 +152,21 @@ def token_task(n=240, length=12, vocab=20, seed=0):
 
 def region_model():
     seed_everything(0)
-    return build_model("text-region-cnn", vocab_size=20, sizes=[2], channels=16, head_dropout=0.1)
+    settings = {"region_sizes": [2], "channels": 16, "head_dropout": 0.1, "pool": "max"}
+    return build_model("text-region-cnn", TextShape(vocab_size=20), settings)
 
 
 def test_region_cnn_learns_a_bigram_with_sparse_adam_schedule_and_clip():
-    config = TrainConfig(
+    config = Training(
         epochs=8, optimizer="adam", lr=0.02, schedule="onecycle", grad_clip=1.0, seed=0
     )
     trainer, lrs = fit(region_model(), config, 16, token_task())
-    assert trainer.best_value >= 0.95
+    assert trainer.history[trainer.best_epoch - 1]["val_acc"] >= 0.95
     assert lrs[-1] < 0.001 and max(lrs) == pytest.approx(0.02, rel=0.15)
 
 
 def test_sparse_adam_resume_equals_uninterrupted(tmp_path, monkeypatch):
-    config = TrainConfig(epochs=4, optimizer="adam", lr=0.01, schedule="cosine", seed=3)
+    config = Training(epochs=4, optimizer="adam", lr=0.01, schedule="cosine", seed=3)
     data = token_task()
     full, full_lrs = fit(region_model(), config, 16, data)
 

@@ -41,17 +41,31 @@ def test_convseq_worker_times_the_samples_it_was_asked_for(bench, monkeypatch):
     assert result["available"] and result["samples"] == 64 and result["seconds"] > 0
 
 
-def test_a_model_that_is_not_registered_is_reported_unavailable(bench):
-    missing = bench.Bench("x", "no-such-model", {}, "regression", 4, (10, 2), 8, 0.5)
+def test_a_bench_without_a_preset_is_reported_unavailable(bench):
+    missing = bench.Bench("no-such-preset", "regression", 4, (10, 2), 8, 0.5)
     assert bench.convseq_worker(missing, 8, 0, False) == {"available": False}
+
+
+def test_each_bench_times_its_presets_data_model_and_training(bench):
+    from convseq.presets import PRESETS
+
+    for name, b in bench.BENCHES.items():
+        preset = PRESETS[name]
+        run = bench.preset_run(b)  # refuses a bench whose data differs from the preset's
+        assert run.model == preset.model and run.train.epochs == 2
+        assert run.model_settings == preset.model_defaults(preset.model)
+        assert run.train.optimizer == "rmsprop" and run.train.shards == 2
+    other = bench.Bench("jena-cnn", "regression", 128, (480, 14), 8, 0.5)  # jena-cnn-gru's windows
+    with pytest.raises(RuntimeError, match="the preset trains on"):
+        bench.preset_run(other)
 
 
 def test_keras_models_have_the_reference_sizes(bench):
     pytest.importorskip("keras", reason="the [bench] extra (keras) is not installed")
-    from convseq.models import build_model
+    from convseq.models import TextShape, build_model
 
     model = bench.keras_model("imdb-cnn")
-    reference = build_model("text-cnn", vocab_size=10_000, embed_dim=128)
+    reference = build_model("text-cnn", TextShape(vocab_size=10_000))
     assert model.count_params() == sum(p.numel() for p in reference.parameters()) == 1_315_937
     assert bench.keras_model("jena-cnn").output_shape == (None, 1)
     gru = bench.keras_model("jena-cnn-gru")
@@ -59,25 +73,29 @@ def test_keras_models_have_the_reference_sizes(bench):
 
 
 def test_the_workers_train_in_shards_as_the_presets_do(bench, monkeypatch):
-    from convseq.experiments import get_experiment
+    import torch
+
+    from convseq.presets import PRESETS
     from convseq.training import trainer
 
     seen = []
     original = trainer.ShardedStep.__init__
 
     def record(self, model, task, params, shards):
-        seen.append(shards)
+        seen.append((shards, torch.get_num_threads()))
         original(self, model, task, params, shards)
 
     monkeypatch.setattr(trainer.ShardedStep, "__init__", record)
     monkeypatch.setattr(bench, "WARMUP_BATCHES", 1)
+    threads = torch.get_num_threads()
     for name in ("imdb-cnn", "jena-cnn", "jena-cnn-gru"):
         seen.clear()
-        shards = get_experiment(name).defaults["shards"]
+        shards = PRESETS[name].train["shards"]
         batch = bench.BENCHES[name].batch
         result = bench.convseq_worker(bench.BENCHES[name], batch, seed=0, uniform_tokens=False)
         assert result["available"] and result["seconds"] > 0
-        assert shards == 2 and seen == [shards]
+        assert shards == 2 and seen == [(shards, PRESETS[name].threads)]  # as `convseq run`
+        assert torch.get_num_threads() == threads  # the preset's count is given back
 
 
 def test_the_convolution_floor_is_timed(bench):

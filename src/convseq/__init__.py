@@ -5,7 +5,7 @@ variables and allocator settings are the ``convseq`` command's business
 (``convseq/cli.py``).
 """
 
-__version__ = "0.2.0"
+from convseq.version import __version__
 
 __all__ = ["__version__", "load", "run", "train_forecast", "train_text"]
 

@@ -19,9 +19,9 @@ import platform
 import sys
 from contextlib import contextmanager
 
-from convseq import __version__
 from convseq.config import field_specs, flag
 from convseq.errors import UserError, closest
+from convseq.version import __version__
 
 ROLE_TITLES = {"source": "data", "shaping": "data shaping", "train": "training"}
 
@@ -95,7 +95,10 @@ def settings_parser(preset, model: str, prog: str, data_help: str = "") -> OneLi
     from convseq.models.registry import get_model, setting_type
 
     parser = OneLineParser(
-        prog=prog, description=preset.description, argument_default=argparse.SUPPRESS
+        prog=prog,
+        description=preset.description,
+        argument_default=argparse.SUPPRESS,
+        allow_abbrev=False,  # generated flags multiply: --hid must not silently mean --hidden
     )
     if data_help:
         parser.add_argument("data", nargs="?", metavar="DATA", help=data_help)
@@ -133,7 +136,7 @@ def run_preset(name: str, argv: list[str], data_help: str = "") -> int:
     from convseq.presets import get_preset
 
     preset = get_preset(name)
-    chosen = argparse.ArgumentParser(add_help=False)
+    chosen = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     chosen.add_argument("--model")
     model = chosen.parse_known_args(argv)[0].model or preset.model
     prog = f"convseq train {preset.task}" if data_help else f"convseq run {name}"
@@ -177,8 +180,8 @@ def cmd_run(argv: list[str]) -> int:
 TRAIN_KINDS = {
     "text": "labelled texts: a table (.csv, .tsv, .jsonl, .json, .parquet) or a folder with a "
     "sub-folder of .txt files per class",
-    "forecast": "a series: a table with a time column and numeric columns (.csv, .csv.gz, "
-    ".zip, .parquet)",
+    "forecast": "a series: a table with a time column and numeric columns (.csv, .tsv, "
+    ".jsonl, .json, .parquet; plain, .gz, .bz2, .xz or .zip)",
 }
 
 
@@ -205,7 +208,9 @@ def cmd_compare(args) -> int:
 def build_parser() -> OneLineParser:
     from convseq.use import add_use_commands
 
-    parser = OneLineParser(prog="convseq", description="Sequence processing with 1D convnets.")
+    parser = OneLineParser(
+        prog="convseq", description="Sequence processing with 1D convnets.", allow_abbrev=False
+    )
     parser.add_argument("--version", action="version", version=f"convseq {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     sub.add_parser("list", help="list the experiments")
@@ -250,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         one_line = " ".join(str(exc).split())  # a message quoting another error stays one line
         print(f"convseq: error: {one_line}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `convseq predict ... | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (flushing at exit must not fail again)
+        return 0
     except KeyboardInterrupt as interrupt:
         command = getattr(interrupt, "resume_command", None)
         hint = f"resume with: {command}" if command else "no epoch had finished, nothing to resume"

@@ -80,7 +80,8 @@ def coerce(name: str, kind, value):
     elif kind is str:
         if isinstance(value, str):
             return value
-    raise UserError(f"{flag(name)} must be a {kind.__name__}, got {value!r}")
+    kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+    raise UserError(f"{flag(name)} must be {kinds[kind]}, got {value!r}")
 
 
 def check_value(name: str, value, meta: dict) -> None:
@@ -248,6 +249,9 @@ class ImdbSource(Settings):
     )
     limit: int = option(0, "use only N training and N test reviews (0 = all), for trials", low=0)
 
+    def check(self) -> None:
+        self.data_dir = absolute(self.data_dir)  # recorded absolute: a run resumes from anywhere
+
 
 @dataclass
 class TextFiles(Settings):
@@ -275,7 +279,7 @@ class TextFiles(Settings):
 # ------------------------------------------------------------------- series
 @dataclass
 class NamedSeries(Settings):
-    """A dataset convseq knows by name (jena, etth1, weather), found or downloaded."""
+    """A dataset convseq knows by name (``data.series.DATASETS``), found or downloaded."""
 
     data_dir: str = option(
         "", "folder holding the dataset file (else $CONVSEQ_DATA, the cache, then download)"
@@ -286,6 +290,9 @@ class NamedSeries(Settings):
         "(refuse), drop-repeats (keep the first of each time) or sort",
         choices=TIME_ORDERS,
     )
+
+    def check(self) -> None:
+        self.data_dir = absolute(self.data_dir)  # recorded absolute: a run resumes from anywhere
 
 
 @dataclass

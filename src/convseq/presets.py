@@ -86,7 +86,7 @@ class Preset:
                 known = [n for v in values.values() for n in v] + list(entry.defaults)
                 raise UserError(
                     f"{self.name} has no setting {key!r}{closest(key, known)}; "
-                    f"'convseq run {self.name} --help' lists them"
+                    f"'{self.command} --help' lists them"
                 )
         groups = {role: self.groups[role](**v) for role, v in values.items()}
         settings = entry.settings(settings)
@@ -102,6 +102,13 @@ class Preset:
             settings,
             frame,
         )
+
+    @property
+    def command(self) -> str:
+        """The command line that runs this preset."""
+        if self.name.startswith("train-"):
+            return f"convseq train {self.task}"
+        return f"convseq run {self.name}"
 
     def dataset_name(self, source, frame) -> str:
         """The name runs of this data share in reports and ``convseq compare``."""

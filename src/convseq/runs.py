@@ -15,15 +15,16 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from convseq import __version__
 from convseq.atomic import write_json, write_text, write_with
 from convseq.config import RunConfig
 from convseq.errors import UserError
+from convseq.version import __version__
 
 RUN_FORMAT = 2  # bump when the folder layout changes incompatibly
 RESUMABLE = ("epochs",)  # settings that may change when a run is resumed
@@ -58,6 +59,8 @@ class RunFolder:
         self.path = Path(path)
         self.config = config
         self.made: list[Path] = []  # folders this run created, innermost last
+        self.ready = config is None  # a resumed run's folder holds its config already
+        self.made_config = False
 
     @property
     def exists(self) -> bool:
@@ -65,30 +68,41 @@ class RunFolder:
 
     def file(self, name: str) -> Path:
         """The path of ``name`` inside the folder, making the folder first if needed."""
-        if not self.path.is_dir():
+        if not self.ready:
             self._make()
         return self.path / name
 
     def _make(self) -> None:
+        """The folder (and config.json), on the run's first write; a given empty folder is used."""
         missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
-        self.path.mkdir(parents=True)
+        self.path.mkdir(parents=True, exist_ok=True)
         self.made = list(reversed(missing))
-        if self.config is not None:
-            write_json(
-                self.path / "config.json",
-                {"config": self.config.to_dict(), "environment": environment()},
-            )
+        write_json(
+            self.path / "config.json",
+            {"config": self.config.to_dict(), "environment": environment()},
+        )
+        self.ready = self.made_config = True
         print(f"run folder: {self.path}", flush=True)
 
     def discard(self) -> None:
-        """Remove what this run made, when it failed before it trained anything."""
-        if self.made and not (self.path / "history.csv").exists():
+        """Remove what this run wrote, when it failed before it trained anything.
+
+        Only a run that made the folder's config.json cleans up (a resumed run
+        never does); a folder it created goes, with the parents it created
+        that are empty; an empty folder the user passed is left, empty again.
+        """
+        if not self.made_config or (self.path / "history.csv").exists():
+            return
+        if self.made:
             shutil.rmtree(self.path, ignore_errors=True)
-            for parent in reversed(self.made[:-1]):
-                try:
-                    parent.rmdir()  # only if empty: another run may have written there
-                except OSError:
-                    break
+        else:
+            for path in self.path.iterdir():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for parent in reversed(self.made[:-1]):
+            try:
+                parent.rmdir()  # only if empty: another run may have written there
+            except OSError:
+                break
 
     def write_history(self, history: list[dict]) -> None:
         buffer = io.StringIO()
@@ -114,11 +128,13 @@ class RunFolder:
     # ------------------------------------------------------------- reading
     def read_json(self, name: str) -> dict:
         path = self.path / name
-        if not path.is_file():
+        if not (self.path / "config.json").is_file():
             raise UserError(
-                f"{self.path} is not a convseq run folder (no {name}); pass a folder made by "
-                "'convseq run' or 'convseq train'"
+                f"{self.path} is not a convseq run folder (no config.json); pass a folder made "
+                "by 'convseq run' or 'convseq train'"
             )
+        if not path.is_file():
+            raise UserError(f"{self.path} has no {name}; the run folder is incomplete, rerun it")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -131,16 +147,25 @@ class RunFolder:
         """The run's settings, once the folder is known to be of this convseq's format."""
         data = self.read_json("config.json")
         environment = data.get("environment") or {}
-        fmt, version = environment.get("run_format"), environment.get("convseq", "unknown")
+        fmt, version = environment.get("run_format"), str(environment.get("convseq", "0"))
         if fmt != RUN_FORMAT:
             raise UserError(
                 f"{self.path} was written by convseq {version} (run-folder format {fmt}); this "
                 f"convseq {__version__} reads format {RUN_FORMAT}: rerun it with this version"
             )
+        if version_tuple(version) > version_tuple(__version__):
+            raise UserError(
+                f"{self.path} was written by convseq {version}, newer than this convseq "
+                f"{__version__}; upgrade convseq to use it"
+            )
         try:
             return RunConfig.from_dict(data["config"])
         except (KeyError, TypeError) as exc:
             raise UserError(f"{self.path}/config.json is corrupted ({exc}); rerun it") from None
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
 def default_folder(preset: str) -> Path:

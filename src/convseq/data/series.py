@@ -28,6 +28,7 @@ from convseq.config import TIME_ORDERS
 from convseq.data.locate import RemoteFile, locate_any
 from convseq.data.tables import check_columns, read_table
 from convseq.errors import UserError, closest
+from convseq.wording import plural
 
 SENTINEL = -9999.0  # how the Jena station marks a failed reading
 HEADER_LINES = 1  # file line of data row i is i + 1 + HEADER_LINES
@@ -52,11 +53,11 @@ class RowReport:
         """Human-readable notes for the run's summary (none for a clean series)."""
         notes = []
         if self.steps_back or self.repeated_times:
+            first = f" (first: {self.first_step_back})" if self.first_step_back else ""
             notes.append(
-                f"{source}: {self.steps_back} step{'s'[: self.steps_back != 1]} back in time"
-                f"{f' (first: {self.first_step_back})' if self.first_step_back else ''}, "
-                f"{self.repeated_times} row{'s'[: self.repeated_times != 1]} repeating an earlier "
-                f"time ({self.repeated_rows} exact cop{'ies' if self.repeated_rows != 1 else 'y'}); "
+                f"{source}: {plural(self.steps_back, 'step')} back in time{first}, "
+                f"{plural(self.repeated_times, 'row')} repeating an earlier time "
+                f"({plural(self.repeated_rows, 'exact copy', 'exact copies')}); "
                 + self._what_was_done()
             )
         if self.sentinels:
@@ -65,10 +66,11 @@ class RowReport:
         return notes
 
     def _what_was_done(self) -> str:
+        dropped = plural(self.dropped, "row")
         if self.policy == "sort":
-            return f"sorted by time, {self.dropped} repeated times dropped (--time-order sort)"
+            return f"sorted by time, {dropped} of repeated times dropped (--time-order sort)"
         if self.policy == "drop-repeats":
-            return f"{self.dropped} repeated times dropped (--time-order drop-repeats)"
+            return f"{dropped} of repeated times dropped (--time-order drop-repeats)"
         return "rows kept in file order (--time-order as-given)"
 
     def to_dict(self) -> dict:
@@ -117,6 +119,14 @@ def line_of(row: int) -> int:
     return row + 1 + HEADER_LINES
 
 
+FRAME = "the data frame"  # the source of a DataFrame given to the API: it has rows, not lines
+
+
+def place(row: int, source: str) -> str:
+    """Where data row ``row`` is: a file's line (the header is line 1), or a frame's row."""
+    return f"row {row}" if source == FRAME else f"line {line_of(row)}"
+
+
 def parse_times(raw: pd.Series, time_format: str, source: str, time_column: str) -> np.ndarray:
     """Times as datetime64[s], naming the first line whose time cannot be read."""
     if pd.api.types.is_datetime64_any_dtype(raw):
@@ -132,7 +142,7 @@ def parse_times(raw: pd.Series, time_format: str, source: str, time_column: str)
             row = int(bad[0])
             expected = f"the format {time_format!r}" if time_format else "a date and time"
             raise UserError(
-                f"{source} line {line_of(row)}: {time_column} {raw.iloc[row]!r} is not "
+                f"{source} {place(row, source)}: {time_column} {raw.iloc[row]!r} is not "
                 f"{expected}; fix that row or pass --time-format"
             )
     if getattr(parsed.dt, "tz", None) is not None:
@@ -150,9 +160,17 @@ def numeric_values(frame: pd.DataFrame, columns: list[str], source: str) -> np.n
         if bad.size:
             row = int(bad[0])
             cell = raw.iloc[row]
-            shown = "an empty cell" if pd.isna(cell) or str(cell).strip() == "" else repr(cell)
+            text = "" if pd.isna(cell) else str(cell).strip()
+            if not text and source == FRAME:
+                shown = "a missing value (NaN) is not a number"
+            elif not text:
+                shown = "an empty cell is not a number"
+            elif np.isinf(numbers[row]) or text.lower() == "nan":  # inf, -inf, NaN written out
+                shown = f"{numbers[row]} is not a finite number"
+            else:
+                shown = f"{cell!r} is not a number"
             raise UserError(
-                f"{source} line {line_of(row)}, column {name!r}: {shown} is not a number; "
+                f"{source} {place(row, source)}, column {name!r}: {shown}; "
                 "fix or remove that row, or leave the column out with --features"
             )
         values[:, j] = numbers
@@ -170,11 +188,14 @@ def series_from_frame(
     """A ``Series`` of ``columns`` (default: all but the time) ordered as ``time_order`` says."""
     if time_order not in TIME_ORDERS:
         raise UserError(f"--time-order must be one of {', '.join(TIME_ORDERS)}, got {time_order!r}")
-    frame = frame.reset_index() if time_column not in frame.columns else frame
-    frame.columns = [str(c) for c in frame.columns]
+    if time_column not in frame.columns and (
+        frame.index.name == time_column or isinstance(frame.index, pd.DatetimeIndex)
+    ):
+        frame = frame.reset_index(names=time_column)  # the times as the frame's index
+    frame = frame.rename(columns=str)  # a copy: the caller's frame is left as it was
     check_columns(frame, [time_column], source, {time_column: "--time-column"})
     if columns is None:
-        columns = [c for c in frame.columns if c != time_column and c != "index"]
+        columns = [c for c in frame.columns if c != time_column]
     check_columns(frame, columns, source, dict.fromkeys(columns, "--features or --target"))
     if not columns:
         raise UserError(f"{source} has no numeric columns besides {time_column!r}")
@@ -194,7 +215,9 @@ def order_rows(series: Series, policy: str) -> Series:
     report.steps_back = int(back.size)
     if back.size:
         i = int(back[0])
-        report.first_step_back = f"line {line_of(i)}, {_iso(times[i])} after {_iso(times[i - 1])}"
+        report.first_step_back = (
+            f"{place(i, series.source)}, {_iso(times[i])} after {_iso(times[i - 1])}"
+        )
     stamp = pd.Series(times)
     repeated = stamp.duplicated(keep="first").to_numpy()
     report.repeated_times = int(repeated.sum())
@@ -215,7 +238,7 @@ def order_rows(series: Series, policy: str) -> Series:
         if left.any():
             i = int(keep[np.flatnonzero(left)[0] + 1])
             raise UserError(
-                f"{series.source} line {line_of(i)}: time {_iso(times[i])} comes before the "
+                f"{series.source} {place(i, series.source)}: time {_iso(times[i])} comes before the "
                 "rows above it even without repeats; pass --time-order sort or as-given"
             )
     return Series(times[keep], values[keep], series.columns, series.source, report)
@@ -230,7 +253,7 @@ def _refusal(source: str, times: np.ndarray, back: np.ndarray, repeated: np.ndar
     else:
         what = f"time {_iso(times[i])} repeats an earlier row's"
     return (
-        f"{source} line {line_of(i)}: {what} ({back.size} steps back, {int(repeated.sum())} "
+        f"{source} {place(i, source)}: {what} ({back.size} steps back, {int(repeated.sum())} "
         "repeated times in all); windows count rows, so pass --time-order as-given to take the "
         "rows as they are, drop-repeats to keep the first row of each time, or sort"
     )

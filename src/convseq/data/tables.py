@@ -92,11 +92,10 @@ def read_table(
             frame = _read_delimited(path, source, kind, columns, encoding, as_text)
     except LookupError:
         raise UserError(f"unknown encoding {encoding!r}; pass e.g. --encoding latin-1") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(
-            f"cannot read {path} as {encoding} ({exc.reason} at byte {exc.start}); pass its "
-            "encoding, e.g. --encoding latin-1"
-        ) from None
+    except UnicodeDecodeError:
+        raise _decoding_error(path, source, encoding) from None
+    except pd.errors.EmptyDataError:  # nothing but blank lines: not a malformed file to fix
+        raise UserError(f"{path} is empty; pass a file with data in it") from None
     except (pd.errors.ParserError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise UserError(
@@ -113,6 +112,32 @@ def read_table(
     return frame
 
 
+def _decoding_error(path: Path, source, encoding: str) -> UserError:
+    """The first undecodable byte and its line in the file (pandas reports only a chunk offset)."""
+    import bz2
+    import gzip
+    import lzma
+
+    if isinstance(source, io.BytesIO):
+        data = source.getvalue()
+    else:
+        opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(
+            path.suffix.lower(), open
+        )
+        with opener(path, "rb") as f:
+            data = f.read()
+    where = ""
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        where = f": byte 0x{data[exc.start]:02x} on line {line} cannot be decoded"
+    return UserError(
+        f"{path} is not valid {encoding}{where}; save the file as UTF-8 or pass its encoding, "
+        "e.g. --encoding latin-1"
+    )
+
+
 def _as_text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -123,6 +148,8 @@ def _read_delimited(path, source, kind, columns, encoding, as_text) -> pd.DataFr
     options = dict(sep="\t" if kind == "tsv" else ",", encoding=encoding, skipinitialspace=False)
     if as_text:
         options.update(dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL)
+    else:  # only an empty cell is missing: 'n/a' or 'NaN' stays as written, for the error
+        options.update(keep_default_na=False, na_values=[""])
     header = pd.read_csv(source, nrows=0, **options).columns
     if hasattr(source, "seek"):
         source.seek(0)

@@ -104,21 +104,28 @@ def detect_spacing(times: np.ndarray) -> Spacing | None:
     return Spacing(seconds=max(int(np.median(forward)), 1)) if forward.size else None
 
 
-def steps_between(times: np.ndarray, spacing: Spacing) -> np.ndarray:
-    """How many spacings lie between each row and the next (1 = no row missing)."""
+def steps_between(start: np.ndarray, end: np.ndarray, spacing: Spacing) -> np.ndarray:
+    """How many spacings lie from each ``start`` to its ``end`` (1 = no row missing)."""
     if spacing.months:
-        stamps = pd.DatetimeIndex(times)
-        return np.diff(stamps.year * 12 + stamps.month) // spacing.months
-    seconds = np.diff(times).astype("timedelta64[s]").astype(np.int64)
+        first, last = pd.DatetimeIndex(start), pd.DatetimeIndex(end)
+        months = (last.year - first.year) * 12 + (last.month - first.month)
+        return np.asarray(months) // spacing.months
+    seconds = (end - start).astype("timedelta64[s]").astype(np.int64)
     return np.rint(seconds / spacing.seconds).astype(np.int64)
 
 
 def find_gaps(times: np.ndarray) -> GapReport:
-    """Gaps between consecutive rows (steps back and repeats are not gaps)."""
+    """Rows missing after each row: from the latest time so far to the next row's.
+
+    Steps back and repeats are not gaps, and the rows after a step back (a
+    repeated day, say) are measured from the latest time seen, not from the
+    earlier one they went back to.
+    """
     spacing = detect_spacing(times)
     missing = np.zeros(len(times), dtype=np.int64)
     if spacing is not None:
-        missing[:-1] = np.maximum(steps_between(times, spacing) - 1, 0)
+        latest = np.maximum.accumulate(times)
+        missing[:-1] = np.maximum(steps_between(latest[:-1], times[1:], spacing) - 1, 0)
     return GapReport(spacing, missing, times)
 
 

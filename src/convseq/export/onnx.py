@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convseq import __version__
 from convseq.atomic import write_json, write_with
 from convseq.data.tokenize import PAD
 from convseq.errors import UserError
+from convseq.version import __version__
 
 SIGNATURE_FORMAT = 1
 

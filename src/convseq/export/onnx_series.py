@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convseq import __version__
 from convseq.atomic import write_json
 from convseq.errors import UserError
 from convseq.export.onnx import SIGNATURE_FORMAT, staged_export, to_onnx
 from convseq.models.forecast import final_horizon
+from convseq.version import __version__
 from convseq.wording import every, plural
 
 MAX_ABS_DIFF = 1e-4

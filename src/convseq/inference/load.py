@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 
-from convseq import __version__
 from convseq.config import RunConfig
 from convseq.errors import UserError
 from convseq.models.registry import rebuild
 from convseq.runs import RUN_FORMAT, RunFolder
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
 def open_run(run_dir: str | Path) -> tuple[RunFolder, RunConfig]:
@@ -33,12 +27,6 @@ def open_run(run_dir: str | Path) -> tuple[RunFolder, RunConfig]:
     if not folder.path.is_dir():
         raise UserError(f"{run_dir} does not exist; pass a run folder made by convseq")
     config = folder.read_config()
-    version = str(folder.read_json("config.json")["environment"].get("convseq", "0"))
-    if version_tuple(version) > version_tuple(__version__):
-        raise UserError(
-            f"{run_dir} was written by convseq {version}, newer than this convseq "
-            f"{__version__}; upgrade convseq to use it"
-        )
     if not (folder.path / "metrics.json").exists():
         raise UserError(
             f"{run_dir} is an unfinished run (no metrics.json); finish it with --resume {run_dir}"

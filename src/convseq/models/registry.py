@@ -15,11 +15,12 @@ import inspect
 import pkgutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from convseq.config import coerce
+from convseq.config import coerce, flag
 from convseq.errors import UserError, closest
 
 
@@ -84,18 +85,51 @@ class ModelEntry:
                     f"its settings are: {known}"
                 )
             chosen[key] = coerce(key, setting_type(self.defaults[key]), value)
+            check_sign(key, chosen[key], self.defaults[key])
         return chosen
 
     def make(self, shape, settings: dict | None = None) -> nn.Module:
         """The model for ``shape`` with its defaults plus ``settings``."""
+        chosen = self.settings(settings)
         try:
-            return self.build(shape, **self.settings(settings))
-        except ValueError as exc:
-            raise UserError(f"model {self.name!r}: {exc}") from None
+            return self.build(shape, **chosen)
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # torch's own checks
+            shown = " ".join(f"{flag(k)} {v}" for k, v in chosen.items() if v != self.defaults[k])
+            raise UserError(
+                f"model {self.name!r} cannot be built with {shown or 'its defaults'} ({exc})"
+            ) from None
 
-    def check(self, settings: dict) -> None:
-        """Build a small copy, so impossible settings fail before any data is read."""
-        self.make(example_shape(self.task), {**settings, **self.example_settings})
+    def check(self, settings: dict) -> nn.Module:
+        """Build a small copy, so impossible settings fail before any data is read.
+
+        Settings left at their defaults take the entry's small example values;
+        settings the user changed are built as given.
+        """
+        small = {
+            k: self.example_settings[k]
+            if k in self.example_settings and v == self.defaults[k]
+            else v
+            for k, v in settings.items()
+        }
+        return self.make(example_shape(self.task), small)
+
+
+def check_sign(key: str, value, default) -> None:
+    """No model takes a negative count or size, nor zero where its default is positive, nor a
+    dropout outside [0, 1)."""
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        if "dropout" in key and not 0 <= v < 1:
+            raise UserError(f"{flag(key)} must be at least 0 and below 1, got {v}")
+        if v < 0 or (isinstance(v, int) and v == 0 and _positive(default)):
+            least = "at least 1" if isinstance(v, int) else "0 or more"
+            raise UserError(f"{flag(key)} must be {least}, got {v}")
+
+
+def _positive(default) -> bool:
+    values = default if isinstance(default, list) else [default]
+    return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
 
 
 def setting_type(default) -> type:
@@ -130,9 +164,7 @@ def register_model(
 
 def _load_all() -> None:
     """Import every module of this package so their ``@register_model`` lines run."""
-    import convseq.models as package
-
-    for info in pkgutil.iter_modules(package.__path__):
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         importlib.import_module(f"convseq.models.{info.name}")
 
 

@@ -208,6 +208,14 @@ def versus_baseline(label: str, mae: float, base: float, scale: float, units: st
 def run(config: RunConfig, folder: RunFolder) -> dict:
     """Train (or just score a baseline) and test a forecaster into ``folder``; the metrics."""
     seed = config.train.seed
+    if not config.shaping.target:
+        raise UserError(f"{config.preset} needs the column to forecast: pass --target COLUMN")
+    entry = get_model(config.model, "forecast")
+    if config.train.horizons == "all" and not entry.trainable:
+        raise UserError(
+            "--horizons all trains a path of forecasts, which a baseline does not learn; "
+            f"model {config.model!r} needs --horizons last"
+        )
     seed_everything(seed)
     series, units = load(config)
     wind = config.shaping.wind_columns if config.shaping.wind_vector else None
