@@ -28,7 +28,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the convseq command, b
 
 import torch  # noqa: E402
 
-import convseq.models.gru as gru  # noqa: E402
 from convseq.cli import keep_freed_memory  # noqa: E402
 from convseq.models import SeriesShape, TextShape, get_model  # noqa: E402
 from convseq.presets import PRESETS  # noqa: E402
@@ -90,16 +89,12 @@ def median_ms(model, task, x, y, repeats: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--python-loops", action="store_true")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    if args.python_loops:
-        gru._loops = lambda: gru._Loops(gru._forward_steps, gru._backward_steps)
     torch.set_num_threads(1)
     keep_freed_memory()
-    loops = "Python" if args.python_loops else "TorchScript"
-    print(f"torch {torch.__version__}, ms per forward + backward, GRU loops in {loops}")
+    print(f"torch {torch.__version__}, ms per forward + backward")
     for name in MODELS:
         model, task, x, y = batch_for(name)
         medians = median_ms(model, task, x, y, args.repeats)

@@ -114,8 +114,9 @@ def test_wind_columns_are_speeds_then_the_direction():
     assert SeriesShaping().wind_columns == JENA_WIND == WIND
     with pytest.raises(UserError, match="one or more speed columns and then the direction"):
         SeriesShaping(wind_vector=True, wind_columns=["wd (deg)"])
-    # without --wind-vector the columns are not used, so one name is no error
-    assert SeriesShaping(wind_columns=["wd (deg)"]).wind_columns == ["wd (deg)"]
+    # without --wind-vector the columns would not be used: changing them is refused
+    with pytest.raises(UserError, match="--wind-columns has no effect without --wind-vector"):
+        SeriesShaping(wind_columns=["wd (deg)"])
 
 
 def test_residual_anchor_leaves_absolute_columns_alone():

@@ -1,6 +1,7 @@
 """The package's shape: no import cycles, and a library that leaves the process as it found it."""
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -87,7 +88,11 @@ layer = torch.nn.Linear(2, 1)  # torch's own first optimizer step sets TORCHINDU
 layer(torch.ones(1, 2)).sum().backward()  # take it before the snapshot
 torch.optim.Adam(layer.parameters()).step()
 torch.set_num_threads(2)
+import random, numpy, matplotlib
+matplotlib.use("svg")
+random.seed(11); numpy.random.seed(11); torch.manual_seed(11)
 before_env = dict(os.environ)
+before_rng = (random.getstate(), numpy.random.get_state()[1].tolist(), torch.get_rng_state())
 import convseq, convseq.api
 from tests.forecast_helpers import write_series
 from pathlib import Path
@@ -95,13 +100,16 @@ data = write_series(Path({str(tmp_path)!r}) / "load.csv", rows=500)
 convseq.train_forecast(data, time_column="time", target="load", lookback=48, step=2, delay=4,
                        epochs=1, batch_size=32, out={str(tmp_path / "run")!r})
 changed = sorted(k for k in set(before_env) | set(os.environ) if before_env.get(k) != os.environ.get(k))
-print(json.dumps({{"env": changed, "threads": torch.get_num_threads()}}))
+after_rng = (random.getstate(), numpy.random.get_state()[1].tolist(), torch.get_rng_state())
+same_rng = before_rng[0] == after_rng[0] and before_rng[1] == after_rng[1] and torch.equal(before_rng[2], after_rng[2])
+print(json.dumps({{"env": changed, "threads": torch.get_num_threads(),
+                   "backend": matplotlib.get_backend(), "rng": same_rng}}))
 """
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     result = done.stdout.strip().splitlines()[-1]
-    assert result == '{"env": [], "threads": 2}'
+    assert json.loads(result) == {"env": [], "threads": 2, "backend": "svg", "rng": True}
 
 
 def test_the_command_sets_and_restores_threads_in_process(tmp_path, monkeypatch):
@@ -125,9 +133,9 @@ def test_the_command_sets_and_restores_threads_in_process(tmp_path, monkeypatch)
     try:
         torch.set_num_threads(2)
         argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load",
-                *WINDOW, "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "r")]  # fmt: skip
+                *WINDOW, "--epochs", "1", "--threads", "3", "--out", str(tmp_path / "r")]  # fmt: skip
         assert main(argv) == 0
-        assert seen == [1] and torch.get_num_threads() == 2
+        assert seen == [3] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
 

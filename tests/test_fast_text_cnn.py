@@ -17,10 +17,11 @@ VOCAB = 60
 SMALL = {"embed_dim": 16, "channels": 8}  # quick to train; the shapes tests use the reference sizes
 
 
-def twin_models(sparse_grad=False, **settings):
+def twin_models(sparse_grad=False, plain_sparse=False, **settings):
+    """The fused model and the layer-by-layer one (dense gradients unless ``plain_sparse``)."""
     torch.manual_seed(0)
     fused = ReferenceTextCNN(VOCAB, fused=True, sparse_grad=sparse_grad, **settings)
-    plain = ReferenceTextCNN(VOCAB, fused=False, **settings)
+    plain = ReferenceTextCNN(VOCAB, fused=False, sparse_grad=plain_sparse, **settings)
     plain.load_state_dict(fused.state_dict())
     return fused.double(), plain.double()
 
@@ -123,7 +124,8 @@ def test_inference_mode_gives_the_training_forward():
 
 @pytest.mark.parametrize("optimizer,grad_clip", [("adam", 0.0), ("rmsprop", 0.5), ("rmsprop", 0.0)])
 def test_trainer_gives_the_same_weights_for_both_paths(optimizer, grad_clip):
-    """The trainer densifies sparse gradients for optimizers and clipping that need it."""
+    """The same training through either path: sparse rows go to an optimizer that takes them
+    (Adam: lazily, on both paths, as ``nn.Embedding(sparse=True)``), and clipping sees them."""
     from convseq.config import Training
     from convseq.data.batches import ArrayBatches
     from convseq.training.tasks import make_task
@@ -133,7 +135,7 @@ def test_trainer_gives_the_same_weights_for_both_paths(optimizer, grad_clip):
     ids = torch.randint(0, VOCAB, (12, 50))
     labels = torch.randint(0, 2, (12,)).double()
     results = []
-    for model in twin_models(sparse_grad=True, **SMALL):
+    for model in twin_models(sparse_grad=True, plain_sparse=True, **SMALL):
         config = Training(epochs=2, optimizer=optimizer, lr=1e-2, grad_clip=grad_clip)
         trainer = Trainer(model, make_task("binary"), config, progress=False)
         trainer.fit(ArrayBatches(ids, labels, 4, shuffle=True), ArrayBatches(ids, labels, 6))

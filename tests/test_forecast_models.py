@@ -1,5 +1,7 @@
 """Forecasting models: baselines by hand, the real (Keras-style) recurrent dropout, shapes."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -85,23 +87,14 @@ def recorded_masks(monkeypatch):
     return masks
 
 
-@pytest.fixture(params=["scripted", "python"])
-def step_loops(request, monkeypatch):
-    """Run a test with the GRU's step loops as TorchScript, then as the Python fallback."""
-    if request.param == "python":
-        python = gru_module._Loops(gru_module._forward_steps, gru_module._backward_steps)
-        monkeypatch.setattr(gru_module, "_loops", lambda: python)
-    return request.param
-
-
-def test_the_step_loops_are_scripted():
-    loops = gru_module._loops()
-    assert isinstance(loops.forward, torch.jit.ScriptFunction)
-    assert isinstance(loops.backward, torch.jit.ScriptFunction)
+def test_the_step_loops_are_plain_python():
+    """TorchScript is deprecated in PyTorch: the GRU must not depend on it."""
+    assert not isinstance(gru_module._forward_steps, torch.jit.ScriptFunction)
+    assert "torch.jit" not in Path(gru_module.__file__).read_text()
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_train_mode_applies_one_mask_per_sequence_like_keras(recorded_masks, dropout, step_loops):
+def test_train_mode_applies_one_mask_per_sequence_like_keras(recorded_masks, dropout):
     torch.manual_seed(0)
     layer = KerasGRU(5, 6, dropout=dropout, recurrent_dropout=0.4).double().train()
     x = torch.randn(4, 9, 5, dtype=torch.double, requires_grad=True)

@@ -74,19 +74,23 @@ def test_every_jena_preset_runs_on_the_real_format(tmp_path, name):
     assert rows["steps_back"] == 1 and rows["repeated_rows"] == DAY
     assert rows["sentinels"] == {"wv (m/s)": 1} and rows["gaps"]["missing_rows"] == 2
     assert rows["time_order"] == "as-given" and rows["dropped"] == 0
-    stats = json.loads((out / "normalization.json").read_text())
-    assert stats["time_order"] == "as-given"
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["source"]["time_order"] == "as-given"
 
 
 def test_calendar_columns_use_each_rows_own_time(tmp_path):
-    """jena-tcn's calendar phases follow the file's times, the repeated day included."""
-    from convseq.data.derived import calendar_features, derive
+    """jena-tcn's day phase follows each row's own time, the repeated day included."""
+    from convseq.data.derived import derive
 
-    write_real_jena(tmp_path, "csv")
+    where = write_real_jena(tmp_path, "csv")
     series = load_dataset("jena", str(tmp_path), None, "as-given")
-    derived, record = derive(series, calendar=True)
-    assert np.allclose(derived.values[:, -4:], calendar_features(series.times))
-    assert record["calendar"]
+    derived, _ = derive(series, calendar=True)
+    day_sin = derived.columns.index("day sin")
+    back = where["step_back_line"] - 2  # data row of the first repeated row: 00:10
+    for row, minutes in ((back - 1, 0), (back, 10), (back + 1, 20)):  # 00:00, then 00:10 again
+        assert str(series.times[row]).endswith(f"T00:{minutes:02d}:00")
+        expected = np.sin(2 * np.pi * minutes / 1440)
+        assert derived.values[row, day_sin] == pytest.approx(expected, abs=1e-9)
 
 
 def test_a_users_file_that_steps_back_is_refused_naming_row_and_options(tmp_path, capsys):

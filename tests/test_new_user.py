@@ -91,6 +91,20 @@ def test_resume_refuses_a_conflicting_option_and_reports_a_changed_one(tmp_path,
     assert config["train"]["epochs"] == 4 and config["shaping"]["lookback"] == 48
 
 
+def test_resume_takes_the_same_data_and_lists_again_and_refuses_another_model(tmp_path, capsys):
+    """Options given again as they were (a relative DATA path, a list) are not conflicts."""
+    data, run = killed_run(tmp_path)
+    capsys.readouterr()
+    refused(["train", "forecast", "--resume", str(run), "--model", "series-gru"], capsys, "--model")
+    refused(
+        ["train", "forecast", "--resume", str(run), "--dropout", "0.3"], capsys, "--dropout 0.3"
+    )
+    os.chdir(tmp_path)
+    again = ["train", "forecast", "load.csv", "--resume", str(run), "--time-column", "time",
+             "--lookback", "48", "--splits", "0.7,0.15,0.15"]  # fmt: skip
+    assert main(again) == 0, capsys.readouterr().err
+
+
 def test_resume_of_a_cosine_run_refuses_more_epochs(tmp_path, capsys):
     data = write_series(tmp_path / "load.csv")
     run = tmp_path / "run"
@@ -98,6 +112,24 @@ def test_resume_of_a_cosine_run_refuses_more_epochs(tmp_path, capsys):
     assert train_forecast(data, run, "--schedule", "cosine", "--epochs", "1") == 0
     (run / "metrics.json").unlink()  # as if killed before the end
     refused(["train", "forecast", "--resume", str(run), "--epochs", "2"], capsys, "cosine schedule")
+
+
+def test_a_run_folder_of_convseq_0_1_is_refused_in_one_line(tmp_path, capsys):
+    """A folder as convseq 0.1 wrote it (run format 1, flat settings) names its version."""
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(
+        json.dumps(
+            {
+                "config": {"epochs": 10, "max_len": 500, "experiment": "imdb-cnn", "seed": 0},
+                "environment": {"convseq": "0.1.0", "run_format": 1},
+            }
+        )
+    )
+    (old / "metrics.json").write_text(json.dumps({"test_acc": 0.87}))
+    for argv in (["predict", str(old), "-"], ["run", "imdb-cnn", "--resume", str(old)]):
+        err = refused(argv, capsys, "written by convseq 0.1.0 (run-folder format 1)")
+        assert "reads format 2" in err
 
 
 def test_compare_on_a_text_data_set_shows_accuracy(tmp_path, capsys):
@@ -140,7 +172,10 @@ def test_equal_accuracy_keeps_the_epoch_with_the_lower_loss(tmp_path):
     loss_run = tmp_path / "by_loss"
     assert main([*argv[:-2], "--monitor", "val_loss", "--out", str(loss_run)]) == 0
     by_loss = json.loads((loss_run / "metrics.json").read_text())
+    with open(loss_run / "history.csv") as f:
+        losses = [float(row["val_loss"]) for row in csv.DictReader(f)]
     assert by_loss["monitor"] == "val_loss"
+    assert by_loss["best_epoch"] == int(np.argmin(losses)) + 1
 
 
 def test_a_failed_download_leaves_no_folder_and_prints_none(tmp_path, capsys, monkeypatch):

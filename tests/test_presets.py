@@ -8,6 +8,7 @@ rebuilt exactly from what its weights record.
 """
 
 import json
+from dataclasses import fields
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ import torch
 import convseq
 from convseq.cli import main
 from convseq.models.registry import example_input, example_shape, get_model, list_models, rebuild
-from convseq.presets import PRESETS, setting_names
+from convseq.presets import PRESETS
 from tests.forecast_helpers import write_series
 from tests.real_files import write_real_jena
 from tests.series_files import write_ett
@@ -29,6 +30,12 @@ SMALL_MODELS = {
     "text-region-cnn": ["--channels", "8", "--context-dim", "8", "--ngram-buckets", "1009"],
     "text-tcn": ["--channels", "8", "--embed-dim", "8"],
 }
+
+
+def setting_names(preset) -> list[str]:
+    """Every flat setting name of ``preset``: its groups' fields, then its model's settings."""
+    names = [f.name for cls in preset.groups.values() for f in fields(cls)]
+    return names + list(preset.model_defaults(preset.model))
 
 
 def preset_argv(name: str, tmp_path) -> list[str]:

@@ -191,13 +191,13 @@ def test_unreadable_files_are_user_errors(tmp_path):
 
 
 def test_splits_as_row_ranges_or_fractions():
-    assert parse_splits("0:8640,8640:11520,11520:14400", 17420) == [
+    assert parse_splits(["0:8640", "8640:11520", "11520:14400"], 17420) == [
         (0, 8640),
         (8640, 11520),
         (11520, 14400),
     ]
-    assert parse_splits("0:200000,200001:300000,300001:", 420551)[2] == (300001, 420551)
-    assert parse_splits("0.7,0.2,0.1", 1000) == [(0, 700), (700, 900), (900, 1000)]
+    assert parse_splits(["0:200000", "200001:300000", "300001:"], 420551)[2] == (300001, 420551)
+    assert parse_splits(["0.7", "0.2", "0.1"], 1000) == [(0, 700), (700, 900), (900, 1000)]
     for bad, message in [
         ("0:10,10:20", "three parts"),
         ("0.7,0.2,0.2", "sum to at most 1"),
@@ -207,7 +207,7 @@ def test_splits_as_row_ranges_or_fractions():
         ("0:50,50:80,80:120", "the test split 80:120 lies past the end of the file, which has 100"),
     ]:
         with pytest.raises(UserError, match=message):
-            parse_splits(bad, 100)
+            parse_splits(bad.split(","), 100)
 
 
 ETTH1_FILE = SHARED_DATA / "ETTh1.csv"

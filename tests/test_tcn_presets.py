@@ -91,7 +91,8 @@ def test_etth1_tcn_runs_and_keeps_calendar_columns_absolute(tmp_path):
     code, folder = run(tmp_path, "etth1-tcn", tmp_path / "ett", "--calendar")
     assert code == 0
     norm = read(folder, "normalization.json")
-    assert norm["columns"] == ["OT", *CALENDAR_COLUMNS] and norm["target"] == "OT"
+    assert norm["columns"] == ["OT", *CALENDAR_COLUMNS]
+    assert read(folder, "config.json")["config"]["shaping"]["target"] == "OT"
     metadata = saved_metadata(folder)
     assert metadata["model"] == "series-tcn" and metadata["settings"]["residual"] is True
     assert metadata["shape"]["absolute_features"] == [1, 2, 3, 4]

@@ -115,8 +115,8 @@ def test_train_forecast_writes_the_presets_run_folder(gappy_run):
     assert source["kind"] == "series-file" and source["fill"] == "interpolate"
     norm = json.loads((out / "normalization.json").read_text())
     assert norm["rows"] == 500  # the four missing hours were filled back in
-    assert norm["columns"] == ["load", "temp"] and norm["target"] == "load"
-    assert (norm["time_column"], norm["fill"]) == ("time", "interpolate")
+    assert norm["columns"] == ["load", "temp"]
+    assert "time_column" not in norm and "fill" not in norm  # settings live in config.json
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     scale = norm["std"][0]

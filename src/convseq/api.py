@@ -46,7 +46,9 @@ def run(
 ):
     """Run (or continue) the preset ``preset`` with ``settings`` changed; its trained model."""
     if resume is not None:
-        folder = pipelines.resume(preset, resume, settings, frame)
+        if out is not None:
+            raise UserError("out and resume name two folders; pass only resume=RUN_DIR")
+        folder = pipelines.resume(preset, resume, settings, model, frame)
     else:
         folder = pipelines.start(get_preset(preset).make_run(settings, model, frame), out)
     return load(folder.path)

@@ -7,7 +7,9 @@ only one that touches process-wide state: torch's thread count for a
 command (restored when ``main`` returns, so calling it in-process leaves the
 caller's setting), and, when ``convseq`` is the process itself (``entry``),
 OpenMP's wait policy and glibc's malloc thresholds. User mistakes become one
-line on stderr and exit code 2.
+line on stderr and exit code 2. Modules that load torch are imported inside
+the commands that need them, so that ``convseq --help`` and ``convseq list``
+answer at once.
 """
 
 from __future__ import annotations
@@ -59,10 +61,38 @@ def keep_freed_memory(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 
 
 
 @contextmanager
+def process_group(device: str):
+    """Under torchrun, join this process to the others (gloo on the CPU, nccl on CUDA) for the
+    command, and silence every rank's stdout but rank 0's."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield
+        return
+    import torch
+    import torch.distributed as dist
+
+    cuda = device != "cpu" and not device.startswith("mps") and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    stdout = sys.stdout
+    if dist.get_rank() != 0:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (closed below)
+    try:
+        yield
+    finally:
+        if sys.stdout is not stdout:
+            sys.stdout.close()
+            sys.stdout = stdout
+        dist.destroy_process_group()
+
+
+@contextmanager
 def torch_threads(threads: int):
     """The command's torch thread count (0: leave it), given back afterwards."""
-    import torch
+    import torch  # here, not at the top: `convseq --help` and `list` need no torch
 
+    if threads < 0:
+        raise UserError(f"--threads must be 0 or positive, got {threads}")
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -136,24 +166,38 @@ def run_preset(name: str, argv: list[str], data_help: str = "") -> int:
     from convseq.presets import get_preset
 
     preset = get_preset(name)
-    chosen = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    chosen.add_argument("--model")
-    model = chosen.parse_known_args(argv)[0].model or preset.model
-    prog = f"convseq train {preset.task}" if data_help else f"convseq run {name}"
-    options = vars(settings_parser(preset, model, prog, data_help).parse_args(argv))
+    model = chosen_model(preset, argv)
+    options = vars(settings_parser(preset, model, preset.command, data_help).parse_args(argv))
     out, resume = options.pop("out", None), options.pop("resume", None)
     threads = options.pop("threads", preset.threads)
-    options.pop("model", None)
-    if threads < 0:
-        raise UserError(f"--threads must be 0 or positive, got {threads}")
-    with torch_threads(threads):
+    given_model = options.pop("model", None)
+    device = options.get("device", preset.train.get("device", "auto"))
+    with torch_threads(threads), process_group(device):
         if resume:
             if out:
                 raise UserError("--out and --resume name two folders; pass only --resume RUN_DIR")
-            pipelines.resume(name, resume, options)
+            pipelines.resume(name, resume, options, given_model)
         else:
             pipelines.start(preset.make_run(options, model), out)
     return 0
+
+
+def chosen_model(preset, argv: list[str]) -> str:
+    """The model whose settings become flags: --model, else the resumed run's, else the preset's."""
+    from convseq.runs import RunFolder
+
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    early.add_argument("--model")
+    early.add_argument("--resume")
+    known = early.parse_known_args(argv)[0]
+    if known.model:
+        return known.model
+    if known.resume:
+        try:
+            return RunFolder(known.resume).read_config().model
+        except UserError:
+            pass  # resuming reports what is wrong with the folder
+    return preset.model
 
 
 # ------------------------------------------------------------------ commands

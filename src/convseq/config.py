@@ -10,6 +10,7 @@ out and ``from_dict`` read back, and the Python API passes Python values
 straight in. Nothing here imports torch.
 """
 
+import re
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -19,7 +20,9 @@ from convseq.errors import UserError, closest
 
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
 SCHEDULES = ("none", "cosine", "onecycle", "plateau")
-MONITORS = ("auto", "val_loss", "val_acc", "val_mae")
+MONITORS = ("auto", "val_loss", "val_acc")  # a classifier's; a forecaster's: FORECAST_MONITORS
+FORECAST_MONITORS = ("auto", "val_loss", "val_mae")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SIDES = ("pre", "post")
 TIME_ORDERS = ("check", "as-given", "drop-repeats", "sort")
 FILLS = ("none", "ffill", "interpolate")
@@ -67,6 +70,11 @@ def coerce(name: str, kind, value):
             return parse_list(value, item, name)
         if not isinstance(value, (list, tuple)):
             raise UserError(f"{flag(name)} must be a list, got {value!r}")
+        if item is str:  # a list of text may be given as numbers: --splits as [0.7, 0.15, 0.15]
+            value = [
+                str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                for v in value
+            ]
         return [coerce(name, item, v) for v in value]
     if kind is bool:
         if isinstance(value, bool):
@@ -143,6 +151,14 @@ class Settings:
         return replace(self, **changes)
 
 
+def unused(settings: Settings, name: str, idle: bool, switch: str) -> None:
+    """Refuse a setting changed from its default while the option that uses it is off."""
+    default = next(f for f in fields(settings) if f.name == name)
+    default = default.default if default.default is not MISSING else default.default_factory()
+    if idle and getattr(settings, name) != default:
+        raise UserError(f"{flag(name)} has no effect without {switch}; pass both, or neither")
+
+
 def field_specs(cls) -> list[tuple[str, type, object, dict]]:
     """(name, type, default, metadata) of every field of a settings class."""
     hints = typing.get_type_hints(cls)
@@ -174,8 +190,8 @@ class Training(Settings):
     )
     monitor: str = option(
         "auto",
-        "validation score that picks the best epoch: val_loss, val_acc, val_mae, or auto "
-        "(val_acc for classifiers, ties broken by val_loss; val_mae for forecasters)",
+        "validation score that picks the best epoch: val_loss, val_acc, or auto (val_acc, "
+        "ties broken by the lower val_loss)",
         choices=MONITORS,
     )
     ema: float = option(
@@ -185,8 +201,23 @@ class Training(Settings):
         low=0,
         below=1,
     )
-    seed: int = option(0, "random seed for data order, initialisation and dropout")
-    shards: int = option(1, "train each batch as N parts at once, one thread each (1 = off)", low=1)
+    seed: int = option(0, "random seed for data order, initialisation and dropout", low=0)
+    shards: int = option(
+        1, "train each batch as N parts at once, one CPU thread each (1 = off)", low=1
+    )
+    device: str = option(
+        "auto", "where to train: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"
+    )
+    precision: str = option(
+        "auto",
+        "fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler), or auto: bf16 on a CUDA "
+        "GPU that has it, else fp32",
+        choices=PRECISIONS,
+    )
+
+    def check(self) -> None:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
+            raise UserError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
 
 
 @dataclass
@@ -195,6 +226,11 @@ class ForecastTraining(Training):
 
     epochs: int = option(20, "training epochs", low=1)
     batch_size: int = option(128, "windows per batch", low=1)
+    monitor: str = option(
+        "auto",
+        "validation score that picks the best epoch: val_mae, val_loss, or auto (val_mae)",
+        choices=FORECAST_MONITORS,
+    )
     steps_per_epoch: int = option(
         0, "batches of randomly drawn windows per epoch (0 = one shuffled pass)", low=0
     )
@@ -214,6 +250,11 @@ class ForecastTraining(Training):
     final_weight: float = option(
         0.0, "with --horizons all, the share of the loss on the final horizon", low=0, high=1
     )
+
+    def check(self) -> None:
+        super().check()
+        unused(self, "huber_delta", self.loss != "huber", "--loss huber")
+        unused(self, "final_weight", self.horizons != "all", "--horizons all")
 
 
 # --------------------------------------------------------------------- text
@@ -336,8 +377,8 @@ class SeriesShaping(Settings):
     delay: int = option(
         23, "the target is this many rows after the row that follows the window", low=0
     )
-    splits: str = option(
-        "0.7,0.15,0.15",
+    splits: list[str] = option(
+        ["0.7", "0.15", "0.15"],
         "train,validation,test as row ranges START:END (END empty = end of file) or fractions",
     )
     calendar: bool = option(False, "add time of day and day of year as sine and cosine columns")
@@ -356,6 +397,7 @@ class SeriesShaping(Settings):
             )
         if len(set(self.features)) != len(self.features):
             raise UserError(f"--features names a column twice: {','.join(self.features)}")
+        unused(self, "wind_columns", not self.wind_vector, "--wind-vector")
         if self.wind_vector and len(self.wind_columns) < 2:
             raise UserError(
                 "--wind-columns needs one or more speed columns and then the direction column"

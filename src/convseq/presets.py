@@ -10,7 +10,7 @@ text|forecast`` are the presets ``train-text`` and ``train-forecast``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from convseq.config import (
@@ -57,6 +57,10 @@ class Preset:
             values = {name: default for name, _, default, _ in field_specs(cls)}
             values.update({k: v for k, v in given.items() if k in values})
             result[role] = values
+        known = {name for values in result.values() for name in values}
+        stray = [k for k in (*self.data, *self.train) if k not in known]
+        if stray:  # a typo in the table below must not pass silently
+            raise ValueError(f"preset {self.name!r} sets {stray[0]!r}, which no settings group has")
         return result
 
     def model_defaults(self, model: str) -> dict:
@@ -121,12 +125,6 @@ class Preset:
         return Path(source.data).name.split(".")[0] or Path(source.data).name
 
 
-def setting_names(preset: Preset, model: str | None = None) -> list[str]:
-    """Every flat setting name of ``preset`` (groups, then the model's)."""
-    names = [f.name for cls in preset.groups.values() for f in fields(cls)]
-    return names + list(preset.model_defaults(model or preset.model))
-
-
 # ------------------------------------------------------------------- table
 STRONG_TEXT = {"vocab_size": 30_000, "max_len": 800, "length_buckets": True}
 ONE_CYCLE_ADAM = {"optimizer": "adam", "schedule": "onecycle"}
@@ -134,7 +132,7 @@ JENA = {
     "lookback": 1440,
     "step": 6,
     "delay": 144,
-    "splits": "0:200000,200001:300000,300001:",
+    "splits": ["0:200000", "200001:300000", "300001:"],
     "target": "T (degC)",
 }
 JENA_TRAIN = {"epochs": 20, "steps_per_epoch": 500}
@@ -142,7 +140,7 @@ ETTH1 = {
     "lookback": 240,
     "step": 1,
     "delay": 23,
-    "splits": "0:8640,8640:11520,11520:14400",
+    "splits": ["0:8640", "8640:11520", "11520:14400"],
     "target": "OT",
     "features": ["OT"],
 }

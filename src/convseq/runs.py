@@ -18,24 +18,27 @@ import platform
 import re
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import tokenizers
+import torch
+from safetensors.torch import save_file
+
 from convseq.atomic import write_json, write_text, write_with
-from convseq.config import RunConfig
+from convseq.config import RunConfig, flag
 from convseq.errors import UserError
+from convseq.presets import get_preset
 from convseq.version import __version__
 
 RUN_FORMAT = 2  # bump when the folder layout changes incompatibly
-RESUMABLE = ("epochs",)  # settings that may change when a run is resumed
+RESUMABLE = ("epochs", "device")  # training settings that may change when a run is resumed
 
 
 def environment() -> dict:
     """Versions and machine, recorded with every run so its figures can be placed."""
-    import numpy as np
-    import tokenizers
-    import torch
-
     return {
         "convseq": __version__,
         "run_format": RUN_FORMAT,
@@ -53,24 +56,39 @@ def environment() -> dict:
 
 
 class RunFolder:
-    """A run's folder, made (with its config.json) on the first write into it."""
+    """A run's folder, made (with its config.json) on the first write into it.
 
-    def __init__(self, path: str | Path, config: RunConfig | None = None):
+    Under torchrun only rank 0 writes: the other ranks' ``writer`` is False,
+    and what they would write goes to a private scratch folder, removed at
+    the end (``close``). Every rank reads the real folder (``shared``).
+    """
+
+    def __init__(self, path: str | Path, config: RunConfig | None = None, writer: bool = True):
         self.path = Path(path)
         self.config = config
+        self.writer = writer
         self.made: list[Path] = []  # folders this run created, innermost last
         self.ready = config is None  # a resumed run's folder holds its config already
         self.made_config = False
-
-    @property
-    def exists(self) -> bool:
-        return self.path.is_dir()
+        self.scratch = None if writer else Path(tempfile.mkdtemp(prefix="convseq-rank-"))
 
     def file(self, name: str) -> Path:
-        """The path of ``name`` inside the folder, making the folder first if needed."""
+        """Where to write ``name``: in the folder (made first if needed), or rank scratch."""
+        if self.scratch is not None:
+            return self.scratch / name
         if not self.ready:
             self._make()
         return self.path / name
+
+    def shared(self, name: str) -> Path:
+        """A file every rank reads and rank 0 writes (the checkpoint, caches): the folder's."""
+        if self.writer:
+            self.file(name)  # the folder exists before anything is read from it
+        return self.path / name
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _make(self) -> None:
         """The folder (and config.json), on the run's first write; a given empty folder is used."""
@@ -116,8 +134,6 @@ class RunFolder:
 
     def save_weights(self, model, metadata: dict) -> None:
         """The weights, device-free, with what rebuilds the model (name, shape, settings)."""
-        from safetensors.torch import save_file
-
         tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         meta = {"convseq": __version__, "run_format": str(RUN_FORMAT)}
         meta.update({k: json.dumps(v) for k, v in metadata.items()})
@@ -195,21 +211,21 @@ def check_fresh(path: Path) -> None:
 
 def resume_command(preset: str, path: Path | str) -> str:
     """The command that continues the run in ``path``."""
-    if preset in ("train-text", "train-forecast"):
-        return f"convseq train {preset.removeprefix('train-')} --resume {path}"
-    return f"convseq run {preset} --resume {path}"
+    return f"{get_preset(preset).command} --resume {path}"
 
 
 def open_for_resume(
-    path: str | Path, preset: str, given: dict
-) -> tuple[RunFolder, RunConfig, dict]:
+    path: str | Path, preset: str, given: dict, model: str | None = None, frame=None,
+    writer: bool = True,
+) -> tuple[RunFolder, RunConfig, dict]:  # fmt: skip
     """The killed run in ``path``, its config with the allowed changes in ``given``, and those changes.
 
-    An option in ``given`` (flat names, only those the user passed) that
-    differs from the run's own value is refused unless it may change on
-    resume (``RESUMABLE``), so nothing the user asked for is silently ignored.
+    ``given`` holds the options the user passed again (flat names). They are
+    read as a fresh run reads them, and any that differs from the run's own
+    value is refused unless it may change on resume (``RESUMABLE``), so
+    nothing the user asked for is silently ignored.
     """
-    folder = RunFolder(path)
+    folder = RunFolder(path, writer=writer)
     if not folder.path.is_dir():
         raise UserError(f"{path} does not exist; pass the folder of the run to resume")
     config = folder.read_config()
@@ -221,30 +237,35 @@ def open_for_resume(
         )
     if (folder.path / "metrics.json").exists():
         raise UserError(f"{path} already finished; nothing to resume")
+    if model and model != config.model:
+        raise UserError(
+            f"--model {model} conflicts with the run being resumed, which trains {config.model}; "
+            "drop the option, or start a new run"
+        )
     saved = config.settings()
+    asked = get_preset(preset).make_run({**saved, **given}, config.model, frame).settings()
     changes = {}
-    for key, value in given.items():
-        if key not in saved:
-            raise UserError(f"{flag_of(key)} is not a setting of the run in {path}")
-        if value == saved[key]:
+    for key in given:
+        if asked[key] == saved[key]:
             continue
         if key not in RESUMABLE:
             raise UserError(
-                f"{flag_of(key)} {shown(value)} conflicts with the run being resumed, which has "
+                f"{flag(key)} {shown(asked[key])} conflicts with the run being resumed, which has "
                 f"{shown(saved[key])}; drop the option, or start a new run"
             )
-        changes[key] = (saved[key], value)
+        changes[key] = (saved[key], asked[key])
     if "epochs" in changes:
-        config = _more_epochs(folder, config, changes["epochs"][1])
-    for stale in folder.path.glob(".*.tmp"):
+        check_more_epochs(folder, config, changes["epochs"][1])
+    config.train = config.train.with_changes(**{k: new for k, (_, new) in changes.items()})
+    for stale in folder.path.glob(".*.tmp") if writer else ():
         stale.unlink()  # half-written files of the killed process, never renamed into place
     if not (folder.path / "checkpoint.pt").exists():
         print(f"{path} has no checkpoint yet; starting it from the first epoch")
     return folder, config, changes
 
 
-def _more_epochs(folder: RunFolder, config: RunConfig, epochs: int) -> RunConfig:
-    """``config`` with ``epochs`` when the schedule allows it; saved back to config.json."""
+def check_more_epochs(folder: RunFolder, config: RunConfig, epochs: int) -> None:
+    """More epochs on resume, when the schedule was not laid out for the old count."""
     if config.train.schedule in ("cosine", "onecycle"):
         raise UserError(
             f"the run's {config.train.schedule} schedule was laid out for {config.train.epochs} "
@@ -254,15 +275,13 @@ def _more_epochs(folder: RunFolder, config: RunConfig, epochs: int) -> RunConfig
     done = max(0, len(history.read_text().splitlines()) - 1) if history.exists() else 0
     if epochs < done:
         raise UserError(f"--epochs {epochs} is fewer than the {done} the run has already trained")
-    config.train = config.train.with_changes(epochs=epochs)
+
+
+def save_config(folder: RunFolder, config: RunConfig) -> None:
+    """config.json with ``config`` (a resumed run's changes), its environment kept."""
     data = folder.read_json("config.json")
     data["config"] = config.to_dict()
     write_json(folder.path / "config.json", data)
-    return config
-
-
-def flag_of(key: str) -> str:
-    return "--" + key.replace("_", "-")
 
 
 def shown(value) -> str:

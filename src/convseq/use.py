@@ -2,7 +2,8 @@
 
 Text runs label texts; forecasting runs forecast from a series. Results go
 to stdout, or to ``--output``, written atomically; notes go to stderr, so
-stdout stays a clean table.
+stdout stays a clean table. The modules that load torch are imported inside
+the commands, so that ``convseq --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from convseq.atomic import write_text
 from convseq.errors import UserError
 from convseq.wording import plural
 
@@ -68,6 +70,10 @@ def add_use_commands(sub) -> None:
     export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
     export.add_argument("--format", choices=("onnx",), default="onnx", help="export format")
     export.add_argument("--out", metavar="DIR", help="export folder (default: RUN_DIR/export)")
+    for command in (predict, evaluate):
+        command.add_argument(
+            "--device", default="cpu", help="where to compute: cpu, cuda, cuda:N, mps or auto"
+        )
     for command in (predict, evaluate, export):
         command.add_argument(
             "--threads",
@@ -94,8 +100,6 @@ def emit(text: str, target: Path | None) -> None:
     if target is None:
         sys.stdout.write(text)
     else:
-        from convseq.atomic import write_text
-
         write_text(target, text)
 
 
@@ -129,7 +133,7 @@ def cmd_predict(args) -> int:
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     target = output_target(args.output, [args.input, args.run_dir])
-    predictor = load_run(args.run_dir)
+    predictor = load_run(args.run_dir, args.device)
     if isinstance(predictor, SeriesForecaster):
         refuse_options(args, "forecasting", ("text_column",))
         return predict_series(args, predictor, target)
@@ -189,7 +193,7 @@ def cmd_evaluate(args) -> int:
     from convseq.pipelines.forecast import versus_baseline
 
     target = output_target(args.output, [args.data, args.run_dir])
-    predictor = load_run(args.run_dir)
+    predictor = load_run(args.run_dir, args.device)
     if isinstance(predictor, SeriesForecaster):
         refuse_options(args, "forecasting", ("text_column", "label_column"))
         scores = predictor.evaluate(read_series_input(args, predictor, args.data))

@@ -25,6 +25,7 @@ import numpy as np
 
 from convseq.data.series import Series
 from convseq.errors import UserError
+from convseq.wording import plural
 
 CALENDAR_COLUMNS = ("day sin", "day cos", "year sin", "year cos")
 SECONDS_PER_DAY = 86_400
@@ -112,7 +113,7 @@ def derive(
             "clipped": clipped,
         }
         if clipped:
-            print(f"wind: {clipped} negative speed readings clipped to 0")
+            print(f"wind: {plural(clipped, 'negative speed reading')} clipped to 0")
     if calendar:
         clash = [c for c in CALENDAR_COLUMNS if c in columns]
         if clash:

@@ -66,12 +66,14 @@ def locate(remote: RemoteFile, data_dir: str | Path | None = None, download: boo
 
 
 def locate_any(forms: tuple[RemoteFile, ...], data_dir: str | Path | None = None) -> Path:
-    """The first of ``forms`` found locally (any folder, in order), else the last one downloaded."""
-    for remote in forms:
-        try:
-            return locate(remote, data_dir, download=False)
-        except UserError:
-            continue
+    """The first folder (``--data-dir``, $CONVSEQ_DATA, the cache) holding any of ``forms``,
+    in that form order; else the last form, downloaded."""
+    if data_dir and not Path(data_dir).is_dir():
+        raise UserError(f"data folder {data_dir} does not exist; pass an existing --data-dir")
+    for folder in candidate_dirs(data_dir):
+        for remote in forms:
+            if (folder / remote.name).is_file():
+                return folder / remote.name
     return locate(forms[-1], data_dir)
 
 

@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from convseq.config import TIME_ORDERS
 from convseq.data.locate import RemoteFile, locate_any
 from convseq.data.tables import check_columns, read_table
 from convseq.errors import UserError, closest
-from convseq.wording import plural
+from convseq.wording import iso, plural
 
 SENTINEL = -9999.0  # how the Jena station marks a failed reading
 HEADER_LINES = 1  # file line of data row i is i + 1 + HEADER_LINES
@@ -186,8 +185,6 @@ def series_from_frame(
     time_order: str = "check",
 ) -> Series:
     """A ``Series`` of ``columns`` (default: all but the time) ordered as ``time_order`` says."""
-    if time_order not in TIME_ORDERS:
-        raise UserError(f"--time-order must be one of {', '.join(TIME_ORDERS)}, got {time_order!r}")
     if time_column not in frame.columns and (
         frame.index.name == time_column or isinstance(frame.index, pd.DatetimeIndex)
     ):
@@ -216,7 +213,7 @@ def order_rows(series: Series, policy: str) -> Series:
     if back.size:
         i = int(back[0])
         report.first_step_back = (
-            f"{place(i, series.source)}, {_iso(times[i])} after {_iso(times[i - 1])}"
+            f"{place(i, series.source)}, {iso(times[i])} after {iso(times[i - 1])}"
         )
     stamp = pd.Series(times)
     repeated = stamp.duplicated(keep="first").to_numpy()
@@ -238,7 +235,7 @@ def order_rows(series: Series, policy: str) -> Series:
         if left.any():
             i = int(keep[np.flatnonzero(left)[0] + 1])
             raise UserError(
-                f"{series.source} {place(i, series.source)}: time {_iso(times[i])} comes before the "
+                f"{series.source} {place(i, series.source)}: time {iso(times[i])} comes before the "
                 "rows above it even without repeats; pass --time-order sort or as-given"
             )
     return Series(times[keep], values[keep], series.columns, series.source, report)
@@ -249,18 +246,14 @@ def _refusal(source: str, times: np.ndarray, back: np.ndarray, repeated: np.ndar
     first_back = int(back[0]) if back.size else len(times)
     i = min(first_repeat, first_back)
     if i == first_back:
-        what = f"time {_iso(times[i])} comes before {_iso(times[i - 1])} on the line above"
+        what = f"time {iso(times[i])} comes before {iso(times[i - 1])} on the line above"
     else:
-        what = f"time {_iso(times[i])} repeats an earlier row's"
+        what = f"time {iso(times[i])} repeats an earlier row's"
     return (
-        f"{source} {place(i, source)}: {what} ({back.size} steps back, {int(repeated.sum())} "
-        "repeated times in all); windows count rows, so pass --time-order as-given to take the "
+        f"{source} {place(i, source)}: {what} ({plural(back.size, 'step')} back, "
+        f"{plural(int(repeated.sum()), 'repeated time')} in all); windows count rows, so pass --time-order as-given to take the "
         "rows as they are, drop-repeats to keep the first row of each time, or sort"
     )
-
-
-def _iso(time: np.datetime64) -> str:
-    return str(np.datetime_as_string(time, unit="s")).replace("T", " ")
 
 
 def read_series(
@@ -336,6 +329,13 @@ def load_dataset(
     return read_series(path, dataset.time_column, columns, dataset.time_format, "utf-8", time_order)
 
 
+def time_layout(source, dataset: str) -> tuple[str, str]:
+    """The time column and format of a run's data: the user's file's, or the named dataset's."""
+    if hasattr(source, "time_column"):
+        return source.time_column, source.time_format
+    return DATASETS[dataset].time_column, DATASETS[dataset].time_format
+
+
 def describe(series: Series) -> str:
-    span = f"{_iso(series.times[0])} .. {_iso(series.times[-1])}" if len(series) else "empty"
+    span = f"{iso(series.times[0])} .. {iso(series.times[-1])}" if len(series) else "empty"
     return f"{series.source}: {len(series):,} rows x {len(series.columns)} columns ({span})"

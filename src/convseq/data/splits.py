@@ -1,7 +1,8 @@
 """Train, validation and test row ranges from ``--splits``.
 
-Either row ranges, ``"0:8640,8640:11520,11520:14400"`` (an empty end is the
-end of the file), or fractions of the rows, ``"0.7,0.15,0.15"``. A range
+Either row ranges, ``["0:8640", "8640:11520", "11520:"]`` (an empty end is
+the end of the file), or fractions of the rows, ``["0.7", "0.15", "0.15"]``
+(on the command line: ``--splits 0.7,0.15,0.15``). A range
 past the end of the file is refused with the file's row count, never cut
 short silently.
 """
@@ -14,9 +15,12 @@ SPLIT_NAMES = ("train", "validation", "test")
 EXAMPLE = "pass e.g. '0:8640,8640:11520,11520:14400' or '0.7,0.15,0.15'"
 
 
-def parse_splits(text: str, rows: int | None, source: str = "the file") -> list[tuple[int, int]]:
+def parse_splits(
+    parts: list[str], rows: int | None, source: str = "the file"
+) -> list[tuple[int, int]]:
     """Three (start, end) row ranges; with ``rows`` None only the syntax is checked."""
-    parts = [p.strip() for p in text.split(",")]
+    text = ",".join(parts)
+    parts = [p.strip() for p in parts]
     if len(parts) != 3:
         raise UserError(
             f"--splits needs three parts (train, validation, test), got {text!r}; {EXAMPLE}"

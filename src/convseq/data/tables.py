@@ -8,8 +8,11 @@ entries, as the Keras Jena download does.
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
+import lzma
 import zipfile
 from pathlib import Path
 
@@ -83,7 +86,7 @@ def read_table(
     source = _zip_member(path) if path.suffix.lower() == ".zip" else path
     try:
         if kind == "parquet":
-            frame = _read_parquet(path, columns)
+            frame = _read_parquet(path)
         elif kind in ("jsonl", "json"):
             frame = pd.read_json(source, lines=kind == "jsonl", encoding=encoding, dtype=False)
             if not isinstance(frame, pd.DataFrame) or frame.empty and not len(frame.columns):
@@ -112,12 +115,25 @@ def read_table(
     return frame
 
 
+def decode(data: bytes, encoding: str, source: str) -> str:
+    """Bytes to text, naming the line of the first undecodable byte and the fix."""
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except LookupError:
+        raise UserError(
+            f"unknown encoding {encoding!r}; pass e.g. --encoding utf-8 or --encoding latin-1"
+        ) from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UserError(
+            f"{source} is not valid {encoding}: byte 0x{data[exc.start]:02x} on line {line} "
+            "cannot be decoded; save the file as UTF-8 or pass its encoding, e.g. --encoding latin-1"
+        ) from None
+
+
 def _decoding_error(path: Path, source, encoding: str) -> UserError:
     """The first undecodable byte and its line in the file (pandas reports only a chunk offset)."""
-    import bz2
-    import gzip
-    import lzma
-
     if isinstance(source, io.BytesIO):
         data = source.getvalue()
     else:
@@ -126,16 +142,11 @@ def _decoding_error(path: Path, source, encoding: str) -> UserError:
         )
         with opener(path, "rb") as f:
             data = f.read()
-    where = ""
     try:
-        data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        where = f": byte 0x{data[exc.start]:02x} on line {line} cannot be decoded"
-    return UserError(
-        f"{path} is not valid {encoding}{where}; save the file as UTF-8 or pass its encoding, "
-        "e.g. --encoding latin-1"
-    )
+        decode(data, encoding, str(path))
+    except UserError as error:
+        return error
+    return UserError(f"{path} is not valid {encoding}; pass its encoding, e.g. --encoding latin-1")
 
 
 def _as_text(value) -> str:
@@ -163,7 +174,7 @@ def _read_delimited(path, source, kind, columns, encoding, as_text) -> pd.DataFr
     return pd.read_csv(source, **options)
 
 
-def _read_parquet(path: Path, columns) -> pd.DataFrame:
+def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except ImportError:

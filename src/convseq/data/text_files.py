@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convseq.data.imdb import TextSplit
-from convseq.data.tables import check_columns, read_table, table_kind
+from convseq.data.tables import check_columns, decode, read_table, table_kind
 from convseq.errors import UserError, closest
 from convseq.wording import plural
 
@@ -76,23 +76,6 @@ def check_exists(path: Path) -> None:
     if not path.exists():
         near = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
         raise UserError(f"{path} does not exist{closest(path.name, near)}; pass {FORMATS_HINT}")
-
-
-def decode(data: bytes, encoding: str, source: str) -> str:
-    """Bytes to text, naming the line of the first undecodable byte and the fix."""
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    try:
-        return data.decode(codec)
-    except LookupError:
-        raise UserError(
-            f"unknown encoding {encoding!r}; pass e.g. --encoding utf-8 or --encoding latin-1"
-        ) from None
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(
-            f"{source} is not valid {encoding}: byte 0x{data[exc.start]:02x} on line {line} "
-            "cannot be decoded; save the file as UTF-8 or pass its encoding, e.g. --encoding latin-1"
-        ) from None
 
 
 def split_lines(text: str) -> list[str]:
@@ -157,7 +140,7 @@ def read_labelled_texts(
     if not result.texts:
         raise UserError(
             f"{source} has no row with both a text and a label "
-            f"({result.skipped_empty} empty texts, {result.skipped_unlabelled} without a label"
+            f"({plural(result.skipped_empty, 'empty text')}, {result.skipped_unlabelled} without a label"
             + (f", {result.skipped_other_class} of other classes" if classes else "")
             + "); check --text-column and --label-column"
         )

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from convseq.errors import UserError
+from convseq.wording import iso
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class GapReport:
         if not where.size:
             return None
         i = int(where[0])
-        return _iso(self.times[i]), _iso(self.times[i + 1]), int(self.missing_after[i])
+        return iso(self.times[i]), iso(self.times[i + 1]), int(self.missing_after[i])
 
     def describe(self, source: str) -> str:
         first = self.first()
@@ -83,10 +84,6 @@ class GapReport:
             "missing_rows": self.missing_rows,
             "first_gap": list(self.first()) if self.first() else None,
         }
-
-
-def _iso(time) -> str:
-    return str(np.datetime_as_string(np.datetime64(time, "s"), unit="s")).replace("T", " ")
 
 
 def detect_spacing(times: np.ndarray) -> Spacing | None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+
+from convseq.evaluation.plots import save_png
 
 
 def probabilities(logits: np.ndarray) -> np.ndarray:
@@ -92,12 +95,10 @@ def scores(true: np.ndarray, logits: np.ndarray, labels: list[str], majority: in
 
 def plot_confusion(confusion: np.ndarray, labels: list[str], path: str | Path, title: str) -> None:
     """A heat map of counts, true classes as rows, each cell annotated."""
-    from convseq.atomic import write_with
-    from convseq.evaluation.plots import plt
-
     confusion = np.asarray(confusion)
     size = max(4.0, 0.6 * len(labels) + 2.5)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     image = ax.imshow(confusion, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ticks = np.arange(len(labels))
@@ -118,5 +119,4 @@ def plot_confusion(confusion: np.ndarray, labels: list[str], path: str | Path, t
                 color="white" if confusion[i, j] > threshold else "black",
             )
     fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_png(fig, path)

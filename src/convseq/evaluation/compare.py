@@ -17,21 +17,28 @@ from pathlib import Path
 
 from convseq.atomic import write_text
 from convseq.errors import UserError
+from convseq.wording import plural
 
 BASELINE_ORDER = ("common-sense", "mean")
 
 
 def find_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
     """Every finished run at any depth under ``runs_dir``."""
+    return read_runs(sorted(p.parent for p in runs_dir.rglob("metrics.json")))
+
+
+def read_runs(folders: list[Path]) -> list[tuple[Path, dict]]:
+    """Each folder's metrics; an unreadable metrics.json is skipped with a note."""
     found = []
-    for path in sorted(runs_dir.rglob("metrics.json")):
+    for folder in folders:
+        path = folder / "metrics.json"
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             print(f"skipping {path}: not readable JSON")
             continue
         if isinstance(metrics, dict):
-            found.append((path.parent, metrics))
+            found.append((folder, metrics))
     return found
 
 
@@ -155,8 +162,9 @@ def series_table(runs: list[tuple[Path, dict]]) -> str:
 
 def compare(
     what: list[str], runs_dir: str | Path = "runs", output: str | Path | None = None
-) -> Path:
-    """Print and write the table of a dataset's finished runs, or of the run folders given."""
+) -> Path | None:
+    """Print the table of a dataset's finished runs (written to RUNS/compare-NAME.md or --output),
+    or of the run folders given (written only to --output)."""
     runs_dir = Path(runs_dir)
     folders = [Path(w) for w in what if (Path(w) / "metrics.json").is_file()]
     if folders and len(folders) != len(what):
@@ -165,7 +173,9 @@ def compare(
             f"{odd} is not a finished run folder (no metrics.json); pass run folders only"
         )
     if folders:
-        runs = [(f, json.loads((f / "metrics.json").read_text(encoding="utf-8"))) for f in folders]
+        runs = read_runs(folders)
+        if not runs:
+            raise UserError("none of the run folders given has a readable metrics.json")
         datasets = sorted({str(m.get("dataset")) for _, m in runs})
         name = datasets[0] if len(datasets) == 1 else "runs"
     elif len(what) > 1:
@@ -186,9 +196,11 @@ def compare(
     if any(forecasts) and not all(forecasts):
         raise UserError("these runs mix classifiers and forecasters; compare each kind on its own")
     table = series_table(runs) if all(forecasts) else classification_table(runs, name)
-    title = f"# {name}: {len(runs)} finished run{'s' if len(runs) != 1 else ''}\n\n"
+    title = f"# {name}: {plural(len(runs), 'finished run')}\n\n"
+    print(title + table, end="")
+    if folders and not output:
+        return None  # run folders from anywhere: written only where --output says
     target = Path(output) if output else runs_dir / f"compare-{name}.md"
     write_text(target, title + table)
-    print(title + table, end="")
     print(f"written to {target}")
     return target

@@ -4,19 +4,19 @@ Epochs are whole numbers on the axis; a metric may be drawn in the user's
 units (``scale`` and ``units``: a forecaster's MAE in kW, not normalized);
 a baseline far above the curves is drawn as a labelled arrow at the top of
 the panel, so that it does not squash the curves into its bottom.
+
+Figures are drawn on matplotlib's ``Figure`` directly, never through pyplot,
+so the caller's backend and open figures are left alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from convseq.atomic import write_with  # noqa: E402
+from convseq.atomic import write_with
 
 TITLES = {"acc": "accuracy", "loss": "loss", "mae": "MAE"}
 FAR = 1.5  # a baseline beyond this many times the curves' range is drawn off the scale
@@ -30,10 +30,11 @@ def plot_curves(
     title: str = "",
     scale: dict[str, float] | None = None,
     units: dict[str, str] | None = None,
-) -> plt.Figure:
-    """One panel per metric, training vs validation per epoch; returns the (closed) figure."""
+) -> Figure:
+    """One panel per metric, training vs validation per epoch; returns the figure."""
     epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(metrics), 4))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         factor = (scale or {}).get(metric, 1.0)
         unit = (units or {}).get(metric, "")
@@ -52,9 +53,12 @@ def plot_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_png(fig, path)
     return fig
+
+
+def save_png(fig: Figure, path: str | Path) -> None:
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def _baselines(ax, lines: dict[str, float], factor: float, unit: str, curve: list[float]) -> None:

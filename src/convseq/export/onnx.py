@@ -117,7 +117,7 @@ def to_onnx(
             raise UserError(
                 f"model {model_name!r} could not be exported to ONNX ({first})"
             ) from None
-    import onnx
+    import onnx  # an optional package (the onnx extra), needed only here
 
     return next((o.version for o in onnx.load(str(path)).opset_import if o.domain == ""), None)
 
@@ -200,7 +200,7 @@ def _write_export(classifier, folder: Path) -> None:
 def _check_with_onnxruntime(onnx_path: Path, wrapper, classifier) -> dict:
     """Largest output difference from PyTorch on a few encoded texts (skipped without onnxruntime)."""
     try:
-        import onnxruntime
+        import onnxruntime  # optional: the export is checked when it is installed
     except ImportError:
         return {"onnxruntime": None, "note": "install onnxruntime to check the export"}
     texts = ["a short text", "", "another, longer text to encode " * 40, "one more"]

@@ -71,7 +71,11 @@ def _write_export(forecaster, folder: Path) -> None:
         forecaster.model_name,
     )
     stats = {
-        key: forecaster.stats[key] for key in ("columns", "mean", "std", "target", "target_index")
+        "columns": forecaster.columns,
+        "mean": forecaster.mean.tolist(),
+        "std": forecaster.std.tolist(),
+        "target": forecaster.target,
+        "target_index": forecaster.target_index,
     }
     write_json(folder / "normalization.json", stats)
     units = forecaster.units
@@ -119,7 +123,7 @@ def _write_export(forecaster, folder: Path) -> None:
 def _check_with_onnxruntime(onnx_path: Path, wrapper, forecaster) -> dict:
     """Largest difference from PyTorch on random windows (skipped without onnxruntime)."""
     try:
-        import onnxruntime
+        import onnxruntime  # optional: the export is checked when it is installed
     except ImportError:
         return {"onnxruntime": None, "note": "install onnxruntime to check the export"}
     windows = example_windows(forecaster, 64, seed=1)

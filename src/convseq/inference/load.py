@@ -16,9 +16,13 @@ import torch
 from safetensors import safe_open
 
 from convseq.config import RunConfig
+from convseq.data.tokenize import load_tokenizer
 from convseq.errors import UserError
+from convseq.inference.series import SeriesForecaster, read_series_stats
+from convseq.inference.text import TextClassifier
 from convseq.models.registry import rebuild
 from convseq.runs import RUN_FORMAT, RunFolder
+from convseq.training.devices import resolve_device
 
 
 def open_run(run_dir: str | Path) -> tuple[RunFolder, RunConfig]:
@@ -89,18 +93,18 @@ def build_from_weights(folder: RunFolder, tensors: dict, metadata: dict) -> torc
     return model.eval()
 
 
-def load_run(run_dir: str | Path):
-    """A ready-to-use predictor for the run in ``run_dir``: a text classifier or a forecaster."""
-    from convseq.data.tokenize import load_tokenizer
-    from convseq.inference.series import SeriesForecaster, read_series_stats
-    from convseq.inference.text import TextClassifier
+def load_run(run_dir: str | Path, device: str = "cpu"):
+    """A ready-to-use predictor for the run in ``run_dir``: a text classifier or a forecaster.
 
+    Weights are saved device-free, so a run trained on a GPU predicts on a CPU
+    and the other way round; ``device`` is where this one computes.
+    """
     folder, config = open_run(run_dir)
     tensors, metadata = read_weights(folder)
-    model = build_from_weights(folder, tensors, metadata)
+    model = build_from_weights(folder, tensors, metadata).to(resolve_device(device))
     if config.task == "forecast":
         metrics = folder.read_json("metrics.json")
-        stats = read_series_stats(folder)
+        stats = read_series_stats(folder, config)
         return SeriesForecaster(folder.path, config, model, stats, str(metrics.get("units") or ""))
     text = metadata.get("text")
     tokenizer_path = folder.path / "tokenizer.json"
@@ -114,8 +118,8 @@ def load_run(run_dir: str | Path):
         model=model,
         tokenizer=load_tokenizer(tokenizer_path),
         labels=[str(label) for label in text["labels"]],
-        max_len=int(text["max_len"]),
-        truncating=text["truncating"],
-        padding=text["padding"],
+        max_len=config.shaping.max_len,
+        truncating=config.shaping.truncating,
+        padding=config.shaping.padding,
         train_counts=text.get("train_counts"),
     )

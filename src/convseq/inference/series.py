@@ -19,15 +19,16 @@ import torch
 
 from convseq.config import RunConfig
 from convseq.data.derived import rederive, source_columns
-from convseq.data.series import Series, read_series, series_from_frame
+from convseq.data.series import Series, read_series, series_from_frame, time_layout
 from convseq.data.time_index import GapReport, extrapolate, fill_gaps, find_gaps
-from convseq.data.windows import Windows, check_window_settings
+from convseq.data.windows import Windows
 from convseq.errors import UserError
+from convseq.export.onnx_series import export_series_forecaster
 from convseq.models.forecast import final_horizon
 from convseq.models.registry import SeriesShape, build_model
 from convseq.runs import RunFolder
 from convseq.training.tasks import make_task
-from convseq.training.trainer import evaluate
+from convseq.training.trainer import evaluate, predict
 from convseq.wording import every, plural
 
 
@@ -72,20 +73,20 @@ class SeriesForecaster:
         self.stats, self.units = stats, units
         self.columns: list[str] = list(stats["columns"])
         # calendar and wind-vector columns are computed from the file, not read from it
-        self.derived: dict = stats.get("derived") or {"calendar": [], "wind": None}
+        self.derived: dict = stats["derived"]
         self.raw_columns: list[str] = source_columns(self.columns, self.derived)
         self.mean = np.asarray(stats["mean"], dtype=np.float64)
         self.std = np.asarray(stats["std"], dtype=np.float64)
-        self.target: str = stats["target"]
-        self.target_index: int = stats["target_index"]
-        self.lookback, self.step, self.delay = stats["lookback"], stats["step"], stats["delay"]
+        shaping = config.shaping
+        self.target: str = shaping.target
+        self.target_index: int = self.columns.index(self.target)
+        self.lookback, self.step, self.delay = shaping.lookback, shaping.step, shaping.delay
         self.length = len(range(0, self.lookback, self.step))  # rows in one window
         self.span = (self.length - 1) * self.step + 1  # rows from a window's first to its last
         self.horizon = self.lookback + self.delay - (self.span - 1)
-        self.time_column: str = stats["time_column"]
-        self.time_format: str = stats.get("time_format") or ""
-        self.fill: str = stats["fill"]
-        self.time_order: str = stats["time_order"]
+        self.time_column, self.time_format = time_layout(config.source, config.dataset)
+        self.fill: str = getattr(config.source, "fill", "none")
+        self.time_order: str = config.source.time_order
 
     def __repr__(self) -> str:
         return (
@@ -173,13 +174,12 @@ class SeriesForecaster:
     @torch.inference_mode()
     def forecast_normalized(self, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """The model's (normalized) forecasts for normalized windows: a path's final horizon."""
-        outputs = [
-            final_horizon(
-                self.model(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size])))
-            )
+        batches = (
+            torch.from_numpy(np.ascontiguousarray(windows[i : i + batch_size]))
             for i in range(0, len(windows), batch_size)
-        ]
-        return torch.cat(outputs).numpy() if outputs else np.zeros(0, np.float32)
+        )
+        outputs = predict(self.model, batches)
+        return final_horizon(outputs).numpy() if len(outputs) else np.zeros(0, np.float32)
 
     def _forecasts(self, given: SeriesInput, starts: np.ndarray, batch_size: int):
         scale, offset = self.target_scale
@@ -258,34 +258,27 @@ class SeriesForecaster:
 
     def export_onnx(self, out: str | Path | None = None) -> Path:
         """Write model.onnx, normalization.json and signature.json into ``out`` (default RUN/export)."""
-        from convseq.export.onnx_series import export_series_forecaster
-
         return export_series_forecaster(self, out)
 
 
-def read_series_stats(folder: RunFolder) -> dict:
-    """normalization.json, checked: what a forecaster needs to read new data and its outputs."""
+def read_series_stats(folder: RunFolder, config: RunConfig) -> dict:
+    """normalization.json, checked: the training rows' statistics of each input column."""
     stats = folder.read_json("normalization.json")
-    path = folder.path / "normalization.json"
     try:
         columns, mean, std = stats["columns"], stats["mean"], stats["std"]
         ok = (
-            isinstance(columns, list)
-            and all(isinstance(c, str) for c in columns)
+            all(isinstance(c, str) for c in columns)
             and len(columns) == len(mean) == len(std) > 0
-            and all(isinstance(v, (int, float)) for v in [*mean, *std])
-            and all(v > 0 for v in std)
-            and stats["target"] in columns
-            and columns.index(stats["target"]) == stats["target_index"]
-            and all(isinstance(stats[k], int) for k in ("lookback", "step", "delay"))
-            and all(isinstance(stats[k], str) for k in ("time_column", "time_order", "fill"))
+            and all(isinstance(v, (int, float)) and v > 0 for v in std)
+            and all(isinstance(v, (int, float)) for v in mean)
+            and config.shaping.target in columns
+            and isinstance(stats["derived"], dict)
         )
-    except (KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError):
         ok = False
     if not ok:
-        raise UserError(f"{path} is corrupted (missing or inconsistent fields); rerun the run")
-    try:
-        check_window_settings(stats["lookback"], stats["step"], stats["delay"])
-    except UserError as exc:
-        raise UserError(f"{path} is corrupted ({exc})") from None
+        raise UserError(
+            f"{folder.path}/normalization.json is corrupted (missing or inconsistent fields); "
+            "rerun the run"
+        )
     return stats

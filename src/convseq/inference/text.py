@@ -15,10 +15,13 @@ import numpy as np
 import torch
 
 from convseq.config import RunConfig
+from convseq.data.text_files import read_labelled_texts
 from convseq.evaluation import classification
+from convseq.export.onnx import export_text_classifier
 from convseq.inference.encode import TextEncoder
 from convseq.inference.fold import FoldedTextCNN
 from convseq.training.tasks import make_task
+from convseq.training.trainer import model_device, predict
 
 PIPELINE_CHUNK = 2048
 
@@ -49,7 +52,10 @@ class TextClassifier:
         self.max_len, self.truncating, self.padding = max_len, truncating, padding
         self.train_counts = train_counts
         self.encoder = TextEncoder(tokenizer, max_len, truncating, padding)
-        self.folded = FoldedTextCNN.from_model(model, self.encoder.pad_id, padding)
+        self.device = model_device(model)
+        self.folded = None  # the folded reference convnet is the CPU's fast path
+        if self.device.type == "cpu":
+            self.folded = FoldedTextCNN.from_model(model, self.encoder.pad_id, padding)
 
     def __repr__(self) -> str:
         return (
@@ -71,11 +77,11 @@ class TextClassifier:
     def logits_of_ids(self, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
         if self.folded is not None:
             return self.folded.logits(ids, batch_size)
-        outputs = [
-            self.model(torch.from_numpy(ids[i : i + batch_size]))
-            for i in range(0, len(ids), batch_size)
-        ]
-        return torch.cat(outputs).numpy() if outputs else np.zeros((0,), np.float32)
+        batches = (
+            torch.from_numpy(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)
+        )
+        outputs = predict(self.model, batches)
+        return outputs.numpy() if len(outputs) else np.zeros((0,), np.float32)
 
     def logits(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Raw model outputs: one logit per text for two classes, else one per class.
@@ -121,8 +127,6 @@ class TextClassifier:
         encoding: str = "utf-8",
     ) -> dict:
         """Loss, accuracy, macro-F1 and the majority-class baseline on a labelled file."""
-        from convseq.data.text_files import read_labelled_texts
-
         labelled = read_labelled_texts(
             data, text_column or self.text_column, label_column or self.label_column, encoding
         )
@@ -148,6 +152,4 @@ class TextClassifier:
 
     def export_onnx(self, out: str | Path | None = None) -> Path:
         """Write model.onnx, tokenizer.json and signature.json into ``out`` (default RUN/export)."""
-        from convseq.export.onnx import export_text_classifier
-
         return export_text_classifier(self, out)

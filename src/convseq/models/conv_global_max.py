@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from convseq.models.precision import in_fp32
+
 
 class ConvReluGlobalMaxFunction(torch.autograd.Function):
     """``relu(conv1d(x) + bias).amax(time)`` for channels-last ``x`` (batch, time, in)."""
@@ -51,12 +53,13 @@ class ConvReluGlobalMaxFunction(torch.autograd.Function):
             windows = x.reshape(-1, in_channels).index_select(0, rows)
             windows = windows.view(batch, out_channels, kernel_size, in_channels)
             grad_weight = (windows * grad_peak.view(batch, out_channels, 1, 1)).sum(0)
-            grad_weight = grad_weight.permute(0, 2, 1)  # (out, in, kernel)
+            grad_weight = grad_weight.permute(0, 2, 1).contiguous()  # (out, in, kernel)
         if ctx.needs_input_grad[2]:
             grad_bias = grad_peak.sum(0)
         return grad_x, grad_weight, grad_bias
 
 
+@in_fp32
 def conv_relu_global_max(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``relu(conv1d(x.transpose(1, 2), weight, bias)).amax(dim=2)`` for ``x`` of (batch, time, in)."""
     return ConvReluGlobalMaxFunction.apply(x, weight, bias)

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from convseq.models.precision import in_fp32
+
 
 class _TokenIndex:
     """The distinct tokens of a batch and where each one occurs."""
@@ -148,9 +150,11 @@ class EmbeddingConvPoolFunction(torch.autograd.Function):
             grad_stacked = rows.t() @ grad_proj  # (in, kernel * out)
             in_channels = stacked.shape[0]
             grad_weight = grad_stacked.view(in_channels, kernel_size, channels).permute(2, 0, 1)
+            grad_weight = grad_weight.contiguous()  # the weight's own layout, as DDP's buckets want
         return None, grad_embedding, grad_weight, grad_bias, None, None
 
 
+@in_fp32
 def embedding_conv_pool(
     ids: torch.Tensor,
     embedding: torch.Tensor,

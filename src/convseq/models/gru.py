@@ -20,14 +20,10 @@ on the same parameters.
 
 from __future__ import annotations
 
-import threading
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 
+from convseq.models.precision import in_fp32
 from convseq.models.random_source import dropout_mask
 
 
@@ -78,45 +74,6 @@ def _backward_steps(dhs, factors, grad_gh, weight, mask, z) -> None:
     torch.mul(dh_at[0], factor_at[0], out=grad_at[0])
 
 
-@dataclass(frozen=True)
-class _Loops:
-    forward: Callable
-    backward: Callable
-
-
-_LOCK = threading.Lock()
-_COMPILED: list[_Loops] = []
-
-
-def _loops() -> _Loops:
-    """The step loops as TorchScript when this torch has it, else as Python.
-
-    Scripted, a loop runs its ops without taking Python's lock between them.
-    That matters when shards of a batch train on several threads at once
-    (``training/shards.py``): Python loops on two threads wait for each
-    other's lock. ``python benchmarks/shards_speed.py [--python-loops]``:
-    series-cnn-gru as two shards, 27.7 ms per batch scripted, 32.2 ms in Python.
-    Scripted once per process, under a lock (shard threads may ask at once).
-    """
-    if not _COMPILED:
-        with _LOCK:
-            if not _COMPILED:
-                _COMPILED.append(_compile_loops())
-    return _COMPILED[0]
-
-
-def _compile_loops() -> _Loops:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated, not gone
-        try:
-            return _Loops(torch.jit.script(_forward_steps), torch.jit.script(_backward_steps))
-        except (AttributeError, RuntimeError) as exc:  # a torch without TorchScript
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            fallback = f"GRU step loops run as Python, not TorchScript ({reason}); slower in shards"
-    warnings.warn(fallback, RuntimeWarning, stacklevel=3)
-    return _Loops(_forward_steps, _backward_steps)
-
-
 class _MaskedRecurrence(torch.autograd.Function):
     """The GRU recurrence over precomputed input projections, with a fixed hidden-state mask.
 
@@ -145,7 +102,7 @@ class _MaskedRecurrence(torch.autograd.Function):
         new = gi.new_empty(steps, batch, hidden)
         # the recurrent biases of r and z are folded into gi; only n's is added here
         bias = torch.cat([bias_n.new_zeros(2, hidden), bias_n.view(1, hidden)]).unsqueeze(1)
-        _loops().forward(gi.permute(2, 1, 0, 3), weight_t, bias, mask, hs, gh, rz, new)
+        _forward_steps(gi.permute(2, 1, 0, 3), weight_t, bias, mask, hs, gh, rz, new)
         ctx.save_for_backward(hs, rz, new, gh, weight_hh, mask)
         return hs[steps].clone()
 
@@ -168,7 +125,7 @@ class _MaskedRecurrence(torch.autograd.Function):
         grad_gh = factors.new_empty(3, steps, batch, hidden)  # gate-major
         dhs = hs.new_empty(steps, batch, hidden)  # d loss / d h_{t+1}
         dhs[-1] = grad_h
-        _loops().backward(dhs, factors, grad_gh, weight, mask, z)
+        _backward_steps(dhs, factors, grad_gh, weight, mask, z)
         flat = grad_gh.view(3, steps * batch, hidden)
         masked = (hs[:-1].unsqueeze(0) * mask.unsqueeze(1)).view(3, steps * batch, hidden)
         grad_weight = torch.bmm(flat.transpose(1, 2), masked).reshape(3 * hidden, hidden)
@@ -177,6 +134,11 @@ class _MaskedRecurrence(torch.autograd.Function):
         torch.mul(dhs, through_new, out=grad_gh[2])
         grad_gi = grad_gh.permute(2, 1, 0, 3).contiguous()
         return grad_gi, grad_weight, grad_bias_n, None
+
+
+@in_fp32
+def masked_recurrence(gi, weight_hh, bias_n, mask):
+    return _MaskedRecurrence.apply(gi, weight_hh, bias_n, mask)
 
 
 class KerasGRU(nn.Module):
@@ -229,7 +191,7 @@ class KerasGRU(nn.Module):
         else:
             gi = torch.addmm(folded.view(-1), x.reshape(-1, features), kernel)
         rec_mask = dropout_mask((3, batch, hidden), self.recurrent_dropout, x)
-        return _MaskedRecurrence.apply(
+        return masked_recurrence(
             gi.view(batch, steps, 3, hidden), self.gru.weight_hh_l0, bias_hh[2], rec_mask
         )
 

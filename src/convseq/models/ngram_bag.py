@@ -65,6 +65,10 @@ class NgramBag(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
         self.register_buffer("ratio", torch.zeros(buckets))
 
+    def dense_gradients(self) -> None:
+        """Dense gradients, for all-reduces that take no sparse tensors (nccl)."""
+        self.weight.sparse = False
+
     def features(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Bucket of every n-gram of each review, sorted, and which ones count.
 

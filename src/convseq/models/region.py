@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from convseq.errors import UserError
 from convseq.models.ensemble import Ensemble
 from convseq.models.ngram_bag import NgramBag
+from convseq.models.precision import in_fp32
 from convseq.models.region_context import RegionContext
 from convseq.models.registry import TextShape, register_model
 
@@ -54,6 +55,10 @@ class RegionEmbedding(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
         self.register_buffer("offsets", torch.arange(size) * vocab_size, persistent=False)
 
+    def dense_gradients(self) -> None:
+        """Dense gradients, for all-reduces that take no sparse tensors (nccl)."""
+        self.table.sparse = False
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         batch, time = ids.shape
         left = (self.size - 1) // 2
@@ -62,7 +67,7 @@ class RegionEmbedding(nn.Module):
         rows = (windows + self.offsets).masked_fill(windows == self.padding_id, self.blank)
         rows = rows.reshape(batch * time, self.size)
         if self.table.sparse:
-            out = RegionBagFunction.apply(rows, self.table.weight, self.blank)
+            out = region_bag(rows, self.table.weight, self.blank)
         else:
             out = self.table(rows)
         return out.view(batch, time, -1) + self.bias
@@ -101,6 +106,11 @@ class RegionBagFunction(torch.autograd.Function):
             check_invariants=False,
         )
         return None, grad, None
+
+
+@in_fp32
+def region_bag(rows, table, blank):
+    return RegionBagFunction.apply(rows, table, blank)
 
 
 def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str) -> torch.Tensor:

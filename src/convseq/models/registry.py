@@ -14,7 +14,7 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -111,7 +111,8 @@ class ModelEntry:
             else v
             for k, v in settings.items()
         }
-        return self.make(example_shape(self.task), small)
+        with torch.random.fork_rng(devices=[]):  # its random weights must not shift the run's
+            return self.make(example_shape(self.task), small)
 
 
 def check_sign(key: str, value, default) -> None:
@@ -154,6 +155,11 @@ def register_model(
     def decorate(build):
         params = inspect.signature(build).parameters.values()
         defaults = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+        for key, value in defaults.items():  # a setting must have a type the CLI can parse
+            kind = type(value[0]) if isinstance(value, list) and value else type(value)
+            if kind not in (bool, int, float, str):
+                raise TypeError(f"model {name!r}: setting {key!r} needs a bool, int, float, str "
+                                f"or non-empty list default, not {value!r}")  # fmt: skip
         _ENTRIES[name] = ModelEntry(
             name, task, build, description, defaults, help or {}, trainable, example_settings or {}
         )
@@ -190,9 +196,8 @@ def build_model(name: str, shape, settings: dict | None = None) -> nn.Module:
 def rebuild(metadata: dict) -> nn.Module:
     """A model from the name, shape and settings recorded with its weights."""
     entry = get_model(metadata["model"])
-    shape = SHAPES[entry.task](**metadata["shape"])
-    if isinstance(shape, SeriesShape):
-        shape = SeriesShape(
-            **{**asdict(shape), "absolute_features": tuple(shape.absolute_features)}
-        )
-    return entry.make(shape, metadata["settings"])
+    shape = dict(metadata["shape"])
+    if "absolute_features" in shape:  # a tuple, written to JSON as a list
+        shape["absolute_features"] = tuple(shape["absolute_features"])
+    with torch.random.fork_rng(devices=[]):  # initial weights, replaced by the saved ones
+        return entry.make(SHAPES[entry.task](**shape), metadata["settings"])

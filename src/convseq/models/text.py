@@ -47,7 +47,8 @@ class ReferenceTextCNN(nn.Module):
     ):
         super().__init__()
         self.fused, self.sparse_grad = fused, sparse_grad
-        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        # marked sparse when its gradient is, so that DistributedDataParallel reduces it as such
+        self.embedding = nn.Embedding(vocab_size, embed_dim, sparse=sparse_grad)
         self.conv1 = nn.Conv1d(embed_dim, channels, kernel_size)
         self.pool = nn.MaxPool1d(pool)
         self.conv2 = nn.Conv1d(channels, channels, kernel_size)
@@ -60,6 +61,10 @@ class ReferenceTextCNN(nn.Module):
             f"{kernel_size - 1} tokens"
         )
         keras_init(self)
+
+    def dense_gradients(self) -> None:
+        """Dense embedding gradients, for all-reduces that take no sparse tensors (nccl)."""
+        self.sparse_grad = self.embedding.sparse = False
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self._features_fused(ids) if self._use_fused() else self._features_layers(ids)

@@ -14,21 +14,40 @@ from pathlib import Path
 
 from convseq.config import RunConfig
 from convseq.pipelines import forecast, text
-from convseq.runs import RunFolder, check_fresh, default_folder, open_for_resume, resume_command
+from convseq.runs import (
+    RunFolder,
+    check_fresh,
+    default_folder,
+    open_for_resume,
+    resume_command,
+    save_config,
+)
+from convseq.training import distributed
+from convseq.training.seed import preserved_random_state
 
 PIPELINES = {"text": text.run, "forecast": forecast.run}
 
 
 def start(config: RunConfig, out: str | Path | None = None) -> RunFolder:
-    """Run ``config`` into ``out`` (default runs/PRESET/TIMESTAMP), a new folder."""
+    """Run ``config`` into ``out`` (default runs/PRESET/TIMESTAMP), a new folder.
+
+    Under torchrun, rank 0 names and checks the folder and the other ranks
+    take its name, so that every rank reads the same folder.
+    """
+    ranks = distributed.current()
     path = Path(out) if out else default_folder(config.preset)
-    check_fresh(path)
-    return execute(config, RunFolder(path, config))
+    if ranks.main:
+        check_fresh(path)
+    path = Path(distributed.gather(str(path), ranks)[0])
+    return execute(config, RunFolder(path, config, writer=ranks.main))
 
 
-def resume(preset: str, path: str | Path, given: dict, frame=None) -> RunFolder:
+def resume(
+    preset: str, path: str | Path, given: dict, model: str | None = None, frame=None
+) -> RunFolder:
     """Continue the killed run in ``path``; ``given`` holds the options the user passed again."""
-    folder, config, changes = open_for_resume(path, preset, given)
+    writer = distributed.current().main
+    folder, config, changes = open_for_resume(path, preset, given, model, frame, writer)
     config.frame = frame
     for key, (before, after) in changes.items():
         print(f"resuming with --{key.replace('_', '-')} {after} (the run had {before})")
@@ -37,7 +56,8 @@ def resume(preset: str, path: str | Path, given: dict, frame=None) -> RunFolder:
 
 def execute(config: RunConfig, folder: RunFolder, changed: dict | None = None) -> RunFolder:
     try:
-        metrics = PIPELINES[config.task](config, folder)
+        with preserved_random_state():  # a library run leaves the caller's generators alone
+            metrics = PIPELINES[config.task](config, folder)
     except KeyboardInterrupt as interrupt:
         if (folder.path / "history.csv").exists():
             interrupt.resume_command = resume_command(config.preset, folder.path)
@@ -47,8 +67,13 @@ def execute(config: RunConfig, folder: RunFolder, changed: dict | None = None) -
     except BaseException:
         folder.discard()
         raise
+    finally:
+        folder.close()
+    if not folder.writer:
+        return folder
     if changed:
         metrics["resumed_with"] = changed
+        save_config(folder, config)
     weights = folder.path / "model.safetensors"
     if weights.exists():  # lets loading tell a damaged weights file from a good one
         metrics["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()

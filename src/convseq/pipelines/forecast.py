@@ -151,16 +151,9 @@ def prepare(series: Series, config: RunConfig) -> Prepared:
     return Prepared(*windows, list(series.columns), target_index, mean, std, splits)
 
 
-def save_normalization(
-    folder: RunFolder, prepared: Prepared, config: RunConfig, rows: int, derived: dict
-) -> None:
-    """What prediction needs to read new files, rebuild the inputs and read outputs in units."""
-    source, shaping = config.source, config.shaping
-    if isinstance(source, NamedSeries):
-        dataset = DATASETS[config.dataset]
-        time_column, time_format = dataset.time_column, dataset.time_format
-    else:
-        time_column, time_format = source.time_column, source.time_format
+def save_normalization(folder: RunFolder, prepared: Prepared, rows: int, derived: dict) -> None:
+    """The training rows' statistics of each input column, and which columns are derived:
+    with the run's config, what prediction needs to read new data and its outputs in units."""
     write_json(
         folder.file("normalization.json"),
         {
@@ -168,17 +161,8 @@ def save_normalization(
             "derived": derived,
             "mean": prepared.mean.tolist(),
             "std": prepared.std.tolist(),
-            "target": shaping.target,
-            "target_index": prepared.target_index,
-            "lookback": shaping.lookback,
-            "step": shaping.step,
-            "delay": shaping.delay,
-            "splits": prepared.splits,
             "rows": rows,
-            "time_column": time_column,
-            "time_format": time_format,
-            "time_order": source.time_order,
-            "fill": getattr(source, "fill", "none"),
+            "splits": prepared.splits,
         },
     )
 
@@ -249,7 +233,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
             f"step {config.shaping.step}) are too short for {config.model}, which needs "
             f"{min_length}{f' ({why})' if why else ''}; raise --lookback or lower --step"
         )
-    save_normalization(folder, prepared, config, len(series), derived)
+    save_normalization(folder, prepared, len(series), derived)
     example = prepared.train.gather(np.arange(min(2, prepared.train.num_windows)))[0]
     summary, params = summarize(model, example)
     print(summary)
@@ -328,7 +312,7 @@ def _train(model, task, prepared: Prepared, config: RunConfig, folder: RunFolder
         )
 
     trainer = Trainer(
-        model, task, config.train, folder.file("checkpoint.pt"), on_epoch_end=after_epoch
+        model, task, config.train, folder.shared("checkpoint.pt"), on_epoch_end=after_epoch
     )
     trainer.fit(prepared.train, prepared.val)
     return trainer

@@ -156,7 +156,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         (x_train, targets(data.train)),
         (x_val, targets(data.val)),
         lambda: data.unlabelled + data.train.texts,
-        folder.file("region_context.safetensors"),
+        folder.shared("region_context.safetensors"),
         seed,
         train_settings.batch_size,
         shaping.padding,
@@ -188,7 +188,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         )
 
     trainer = Trainer(
-        model, task, train_settings, folder.file("checkpoint.pt"), on_epoch_end=after_epoch
+        model, task, train_settings, folder.shared("checkpoint.pt"), on_epoch_end=after_epoch
     )
     trainer.fit(
         batches(x_train, targets(data.train), train_settings.batch_size, shuffle=True),
@@ -201,14 +201,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
             "model": config.model,
             "shape": shape.__dict__,
             "settings": config.model_settings,
-            "text": {
-                "task": task.name,
-                "labels": data.labels,
-                "max_len": shaping.max_len,
-                "truncating": shaping.truncating,
-                "padding": shaping.padding,
-                "train_counts": train_counts,
-            },
+            "text": {"labels": data.labels, "train_counts": train_counts},
         },
     )
     best = trainer.history[trainer.best_epoch - 1]

@@ -66,16 +66,6 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def full_precision(*tensors: torch.Tensor):
-    """``tensors`` as float32 with autocast off: for the hand-written autograd functions.
-
-    Their backward passes are written for one dtype; under autocast their
-    inputs may come in bf16 or fp16, so they compute in fp32 (their outputs
-    are then cast as autocast casts any fp32 op's).
-    """
-    return [t.float() if t.is_floating_point() else t for t in tensors]
-
-
 def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A CPU batch on ``device``: pinned and copied asynchronously to a GPU."""
     if device.type == "cpu" or batch.device == device:

@@ -70,6 +70,15 @@ def wrap(model: torch.nn.Module, device: torch.device, ranks: Ranks) -> torch.nn
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
 
 
+def gather(value, ranks: Ranks) -> list:
+    """``value`` from every rank, in rank order (``[value]`` without a group)."""
+    if not ranks.distributed:
+        return [value]
+    values = [None] * ranks.world
+    dist.all_gather_object(values, value)
+    return values
+
+
 def barrier(ranks: Ranks) -> None:
     if ranks.distributed:
         dist.barrier()

@@ -24,6 +24,7 @@ from convseq.errors import UserError
 from convseq.models.ensemble import members_of
 from convseq.models.ngram_bag import NgramBag
 from convseq.models.region import RegionCNN
+from convseq.training import distributed
 from convseq.training.fit_ngram_bag import BagFitConfig, fit_ngram_bag
 from convseq.training.pretrain_context import PretrainConfig, pretrain_region_context
 
@@ -64,15 +65,9 @@ def install_contexts(members, settings, to_ids, unlabelled, cache: Path, seed, p
     sizes = settings["context_size"]
     names = [("table", "bias")] + [(f"table_{i}", f"bias_{i}") for i in range(1, len(sizes))]
     stats: dict = {}
-    if cache.exists():
-        tensors = load_file(cache)
-        if any(key not in tensors for pair in names for key in pair):
-            raise UserError(
-                f"{cache} does not hold region vectors for --context-size "
-                f"{','.join(map(str, sizes))}; delete it to pretrain them again"
-            )
-        learned = [(tensors[table], tensors[bias]) for table, bias in names]
-    else:
+    learned = None
+    ranks = distributed.current()
+    if not cache.exists() and ranks.main:  # under torchrun rank 0 pretrains, the others wait
         region = next(m for m in members if isinstance(m, RegionCNN))
         vocab_size = region.context.table.shape[0]
         ids, learned, seconds = to_ids(unlabelled()), [], 0.0
@@ -92,6 +87,15 @@ def install_contexts(members, settings, to_ids, unlabelled, cache: Path, seed, p
         for (table_key, bias_key), (table, bias) in zip(names, learned, strict=True):
             tensors[table_key], tensors[bias_key] = table, bias
         write_with(cache, lambda tmp: save_file(tensors, str(tmp)))
+    distributed.barrier(ranks)
+    if learned is None:
+        tensors = load_file(cache)
+        if any(key not in tensors for pair in names for key in pair):
+            raise UserError(
+                f"{cache} does not hold region vectors for --context-size "
+                f"{','.join(map(str, sizes))}; delete it to pretrain them again"
+            )
+        learned = [(tensors[table], tensors[bias]) for table, bias in names]
     for member in members:
         if not isinstance(member, RegionCNN):
             continue

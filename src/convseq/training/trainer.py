@@ -24,6 +24,8 @@ from tqdm import tqdm
 from convseq.atomic import write_with
 from convseq.config import Training
 from convseq.errors import UserError
+from convseq.training import distributed
+from convseq.training.devices import autocast, resolve_device, resolve_precision, to_device
 from convseq.training.ema import WeightAverage
 from convseq.training.optim import (
     Schedule,
@@ -55,12 +57,22 @@ class Trainer:
         on_epoch_end: Callable[[dict], None] | None = None,
         progress: bool = True,
     ):
+        self.ranks = distributed.current()
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
         check_shardable(model, config.shards)
-        self.model, self.task, self.config = model, task, config
+        if config.shards > 1 and (self.device.type != "cpu" or self.ranks.distributed):
+            raise UserError(
+                "--shards splits a batch over CPU threads in one process; on a GPU or under "
+                "torchrun use --shards 1"
+            )
+        self.model, self.task, self.config = model.to(self.device), task, config
+        self.network = distributed.wrap(self.model, self.device, self.ranks)  # DDP under torchrun
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self.monitor, self.mode = monitored(config, task)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.on_epoch_end = on_epoch_end
-        self.progress = progress
+        self.progress = progress and self.ranks.main
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(
             config.optimizer, self.params, config.lr, config.weight_decay, sparse_parameters(model)
@@ -79,26 +91,45 @@ class Trainer:
         cfg = self.config
         schedule = Schedule(cfg.schedule, self.optimizer, cfg.epochs * len(train_data), self.mode)
         start = self._resume(schedule) if self.checkpoint and self.checkpoint.exists() else 1
-        sharded = None
+        self._sharded = None
         if cfg.shards > 1:
-            sharded = ShardedStep(self.model, self.task, self.params, cfg.shards)
-        self._forward_backward = sharded or self._whole_batch
+            self._sharded = ShardedStep(self.model, self.task, self.params, cfg.shards)
         try:
             self._fit_epochs(start, train_data, val_data, schedule)
         finally:
-            if sharded:
-                sharded.close()
+            if self._sharded:
+                self._sharded.close()
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.history
 
+    def _forward_backward(self, inputs, targets):
+        """Gradients of a batch in each parameter's ``.grad``; (output, its targets, loss)."""
+        if self._sharded:
+            output, loss = self._sharded(inputs, targets)
+            return output, targets, loss
+        return self._whole_batch(inputs, targets)
+
     def _whole_batch(self, inputs, targets):
-        """The forward and backward of one batch in one piece (``shards`` 1)."""
-        output = self.model(inputs)
-        loss = self.task.loss(output, targets)
+        """The forward and backward of this rank's share of a batch (``shards`` 1).
+
+        The loss is weighted by the share's size in the global batch (times
+        the ranks, as DDP averages), so the gradient is the global batch's
+        mean. A rank whose share is empty runs one sample at weight 0, so that
+        it still takes part in the all-reduce.
+        """
+        x, y = distributed.share(inputs, self.ranks), distributed.share(targets, self.ranks)
+        weight = len(y) * self.ranks.world / len(targets)
+        if len(y) == 0:
+            x, y = inputs[:1], targets[:1]
+        x, y = to_device(x, self.device), to_device(y, self.device)
+        with autocast(self.device, self.precision):
+            output = self.network(x)
+            loss = self.task.loss(output, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        return output, loss
+        scaled = loss * weight
+        (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return (output, y, loss) if weight else (output[:0], y[:0], loss)
 
     def _fit_epochs(self, start: int, train_data, val_data, schedule: Schedule) -> None:
         cfg = self.config
@@ -159,38 +190,44 @@ class Trainer:
             dynamic_ncols=True,
         )
         for step, (inputs, targets) in enumerate(bar):
-            output, loss = self._forward_backward(inputs, targets)
+            output, used, loss = self._forward_backward(inputs, targets)
+            if self.scaler:
+                self.scaler.unscale_(self.optimizer)  # clipping sees the true gradients
             if self.dense_grads:
                 densify_sparse_grads(self.params)
             if self.config.grad_clip:
                 clip_gradients(self.model.parameters(), self.config.grad_clip)
-            self.optimizer.step()
+            if self.scaler:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
             if self.average:
                 self.average.update()
             schedule.after_batch()
-            n = len(targets)
+            n = len(used)
             seen += n
             with torch.no_grad():
                 totals["loss"] += loss.item() * n
-                for k, v in self.task.batch_metrics(output.detach(), targets).items():
+                for k, v in self.task.batch_metrics(output.detach().float(), used).items():
                     totals[k] += v
-            if self.progress and step % 10 == 0:
+            if self.progress and step % 10 == 0 and seen:
                 bar.set_postfix({k: f"{v / seen:.4f}" for k, v in totals.items()}, refresh=False)
         bar.close()
+        *sums, seen = distributed.all_sum([*totals.values(), seen], self.device, self.ranks)
         if seen == 0:
             raise UserError(
                 "the training data produced no batches; use more data or a smaller batch size"
             )
-        return {k: v / seen for k, v in totals.items()}, seen
+        return {k: v / seen for k, v in zip(totals, sums, strict=True)}, int(seen)
 
     # ------------------------------------------------------------ evaluate
     def _scored_weights(self):
         """The weights that are evaluated and kept: the moving average when ``ema`` is on."""
         return self.average.swapped_in() if self.average else contextlib.nullcontext()
 
-    @torch.inference_mode()
     def evaluate(self, data) -> dict[str, float]:
-        return evaluate(self.model, self.task, data)
+        return evaluate(self.model, self.task, data, self.precision)
 
     def _print_row(self, row: dict) -> None:
         if not self.progress:
@@ -205,23 +242,32 @@ class Trainer:
 
     # ---------------------------------------------------------- checkpoint
     def _save_checkpoint(self, epoch: int, schedule: Schedule) -> None:
+        """Everything the next epoch needs, written atomically by rank 0.
+
+        Every rank's random state is kept (each rank draws dropout for its own
+        share), so a resumed run continues as the first would have.
+        """
+        rng = distributed.gather(random_state(self.device), self.ranks)
+        if not self.ranks.main:
+            return
         state = {
             "epoch": epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
             "history": self.history,
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
             "average": self.average.state_dict() if self.average else None,
-            "torch_rng": torch.get_rng_state(),
+            "rng": rng,
         }
         write_with(self.checkpoint, lambda tmp: torch.save(state, tmp))
 
     def _resume(self, schedule: Schedule) -> int:
         try:
-            state = torch.load(self.checkpoint, weights_only=True)
+            state = torch.load(self.checkpoint, weights_only=True, map_location="cpu")
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(
@@ -231,42 +277,78 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.history = list(state["history"])
         self.best_value = tuple(state["best_value"]) if state["best_value"] else None
         self.best_epoch = state["best_epoch"]
         self.best_state = state["best_state"]
         if self.average:
             self.average.load_state_dict(state["average"])
-        torch.set_rng_state(state["torch_rng"])
+        rng = state["rng"]  # one per rank of the run that saved it
+        set_random_state(rng[self.ranks.rank] if len(rng) == self.ranks.world else rng[0])
         print(f"resumed from {self.checkpoint} after epoch {state['epoch']}")
         return state["epoch"] + 1
 
 
+def random_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_random_state(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model`` lives (the CPU for a model with no tensors, such as a baseline)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 @torch.inference_mode()
-def evaluate(model: nn.Module, task: Task, data) -> dict[str, float]:
-    """Loss and metrics over every batch of ``data``, as exact per-sample means."""
+def evaluate(model: nn.Module, task: Task, data, precision: str = "fp32") -> dict[str, float]:
+    """Loss and metrics over every batch of ``data``, as exact per-sample means.
+
+    Under torchrun each rank scores its share of every batch and the sums are
+    all-reduced, so every rank gets the whole data's figures.
+    """
+    ranks, device = distributed.current(), model_device(model)
     was_training = model.training
     model.eval()
     totals = dict.fromkeys(("loss", *task.metric_names), 0.0)
     seen = 0
     for inputs, targets in data.epoch(0):
-        output = model(inputs)
-        n = len(targets)
+        x, y = distributed.share(inputs, ranks), distributed.share(targets, ranks)
+        if not len(y):
+            continue
+        x, y = to_device(x, device), to_device(y, device)
+        with autocast(device, precision):
+            output = model(x)
+        output = output.float()
+        n = len(y)
         seen += n
-        totals["loss"] += task.loss(output, targets).item() * n
-        for k, v in task.batch_metrics(output, targets).items():
+        totals["loss"] += task.loss(output, y).item() * n
+        for k, v in task.batch_metrics(output, y).items():
             totals[k] += v
     model.train(was_training)
+    *sums, seen = distributed.all_sum([*totals.values(), seen], device, ranks)
     if seen == 0:
         raise UserError("the evaluation data produced no batches; check the split sizes")
-    return {k: v / seen for k, v in totals.items()}
+    return {k: v / seen for k, v in zip(totals, sums, strict=True)}
 
 
 @torch.inference_mode()
 def predict(model: nn.Module, batches: Iterable) -> torch.Tensor:
-    """Concatenated raw outputs for an iterable of input batches."""
+    """Concatenated raw outputs, on the CPU, for an iterable of input batches."""
+    device = model_device(model)
     was_training = model.training
     model.eval()
-    outputs = [model(inputs) for inputs in batches]
+    outputs = [model(to_device(inputs, device)).float().cpu() for inputs in batches]
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0)
