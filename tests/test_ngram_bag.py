@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from convseq.cli import main
 from convseq.models import TextShape, build_model
 from convseq.models.ensemble import members_of
 from convseq.models.ngram_bag import NgramBag
@@ -80,8 +81,46 @@ def test_ratios_are_naive_bayes_log_count_ratios_of_binary_counts():
     q_total = sum(negative[w] + 1 for w in range(101))
     for word in (1, 2, 3, 4):
         expected = math.log(((positive[word] + 1) / p_total) / ((negative[word] + 1) / q_total))
-        assert bag.ratio[word].item() == pytest.approx(expected, rel=1e-5)
-    assert bag.ratio[5].item() == 0.0  # never seen: no evidence either way
+        assert bag.ratio[word, 0].item() == pytest.approx(expected, rel=1e-5)
+    assert bag.ratio[5, 0].item() == 0.0  # never seen: no evidence either way
+
+
+def slow_ratios(texts: list[list[int]], labels: list[int], classes: int, order: int, alpha=1.0):
+    """One-vs-rest Naive Bayes ratios by counting n-grams text by text, as a dict per class."""
+    grams = []
+    for text in texts:
+        words = [w for w in text if w]  # padding (0) breaks nothing here: the texts have none
+        found = {
+            tuple(words[i : i + n]) for n in range(1, order + 1) for i in range(len(words) - n + 1)
+        }
+        grams.append(found)
+    vocabulary = set().union(*grams)
+    ratios = []
+    for k in range(classes):
+        inside = Counter(g for found, y in zip(grams, labels, strict=True) if y == k for g in found)
+        outside = Counter(
+            g for found, y in zip(grams, labels, strict=True) if y != k for g in found
+        )
+        ratios.append((inside, outside, vocabulary))
+    return ratios
+
+
+def test_multiclass_ratios_match_a_slow_one_vs_rest_count():
+    """Three classes, words and pairs: each output's ratios against a text-by-text count."""
+    vocab, buckets = 12, 100_003  # a prime far above the n-grams present: no two share a bucket
+    torch.manual_seed(3)
+    texts = [torch.randint(1, vocab, (7,)).tolist() for _ in range(30)]
+    labels = [i % 3 for i in range(30)]
+    bag = NgramBag(vocab, order=2, buckets=buckets, num_outputs=3)
+    bag.fit_ratios(torch.tensor(texts), labels, alpha=1.0)
+    for k, (inside, outside, vocabulary) in enumerate(slow_ratios(texts, labels, 3, 2)):
+        unseen = buckets - len(vocabulary)  # every bucket counts alpha in the totals
+        p_total = sum(inside.values()) + len(vocabulary) + unseen
+        q_total = sum(outside.values()) + len(vocabulary) + unseen
+        for gram in vocabulary:
+            key = gram[0] if len(gram) == 1 else gram[0] * vocab + gram[1] + vocab
+            expected = math.log(((inside[gram] + 1) / p_total) / ((outside[gram] + 1) / q_total))
+            assert bag.ratio[key % buckets, k].item() == pytest.approx(expected, rel=1e-4)
 
 
 def test_its_own_fit_learns_keeps_the_best_pass_and_freezes_it():
@@ -109,12 +148,12 @@ def test_refused_settings_say_what_to_change():
 
     with pytest.raises(UserError, match="order must be 1, 2 or 3"):
         NgramBag(VOCAB, order=4)
-    with pytest.raises(UserError, match="binary classifiers only"):
-        build_model(
-            "text-region-cnn",
-            TextShape(vocab_size=50, num_outputs=3),
-            {"ngram_bag": True, "ngram_buckets": 11},
-        )
+    three = build_model(
+        "text-region-cnn",
+        TextShape(vocab_size=50, num_outputs=3),
+        {"ngram_bag": True, "ngram_buckets": 11, "channels": 4},
+    )
+    assert three.eval()(torch.randint(1, 50, (2, 9))).shape == (2, 3)  # classes as outputs
     with pytest.raises(UserError, match="--ngram-buckets must be 2 to"):
         build_model(
             "text-region-cnn", TextShape(vocab_size=50), {"ngram_bag": True, "ngram_buckets": 1}
@@ -216,11 +255,17 @@ def test_a_bag_chosen_as_the_model_gets_its_ratios_and_learns(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["best_val_acc"] >= 0.9
 
 
-def test_a_bag_refuses_more_than_two_classes(tmp_path, capsys):
-    from tests.forecast_helpers import refused
+def test_a_bag_trains_on_three_classes(tmp_path):
+    import convseq
     from tests.text_helpers import QUICK, TOPICS, make_rows, write_csv
 
-    data = write_csv(tmp_path / "topics.csv", make_rows(TOPICS, 60))
-    argv = ["train", "text", str(data), *QUICK, "--out", str(tmp_path / "run")]
-    refused([*argv, "--model", "text-ngram-bag"], capsys, "scores two classes")
-    assert not (tmp_path / "run").exists()
+    data = write_csv(tmp_path / "topics.csv", make_rows(TOPICS, 90))
+    out = tmp_path / "run"
+    argv = ["train", "text", str(data), *QUICK, "--epochs", "3", "--lr", "0.05", "--out", str(out)]
+    assert main([*argv, "--model", "text-ngram-bag"]) == 0
+    bag = convseq.load(out).model
+    assert isinstance(bag, NgramBag) and bag.num_outputs == 3 and bag.fitted
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["classes"] == ["food", "sport", "tech"] and metrics["best_val_acc"] >= 0.9
+    predictions = convseq.load(out).predict(["pasta bread cheese soup", "goal match team score"])
+    assert [p.label for p in predictions] == ["food", "sport"]

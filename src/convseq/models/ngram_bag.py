@@ -41,8 +41,10 @@ def check_bag_settings(vocab_size: int, order: int, buckets: int) -> None:
 
 
 class NgramBag(nn.Module):
-    """Token ids (batch, time) -> one logit: bias + sum over the review's n-grams of w * r.
+    """Token ids (batch, time) -> logits: bias + sum over the text's n-grams of w * r.
 
+    One logit for two classes; for more, one per class, each with its own
+    one-vs-rest ratios and weights (a softmax over them is the prediction).
     The ratios r must be fitted (``fit_ratios``) before training: while they
     are 0 every n-gram weighs nothing. ``fitted`` says whether they were.
     """
@@ -54,16 +56,18 @@ class NgramBag(nn.Module):
         buckets: int = 4_194_301,
         padding_id: int = 0,
         sparse: bool = True,
+        num_outputs: int = 1,
     ):
         super().__init__()
         check_bag_settings(vocab_size, order, buckets)
         self.vocab_size, self.order, self.buckets = vocab_size, order, buckets
-        self.padding_id = padding_id
+        self.padding_id, self.num_outputs = padding_id, num_outputs
         # built from zeros: no random draws (they would shift every later module's
         # initial weights) for a table that must start at 0 anyway
-        self.weight = nn.Embedding(buckets, 1, sparse=sparse, _weight=torch.zeros(buckets, 1))
-        self.bias = nn.Parameter(torch.zeros(1))
-        self.register_buffer("ratio", torch.zeros(buckets))
+        zeros = torch.zeros(buckets, num_outputs)
+        self.weight = nn.Embedding(buckets, num_outputs, sparse=sparse, _weight=zeros)
+        self.bias = nn.Parameter(torch.zeros(num_outputs))
+        self.register_buffer("ratio", torch.zeros(buckets, num_outputs))
 
     def dense_gradients(self) -> None:
         """Dense gradients, for all-reduces that take no sparse tensors (nccl)."""
@@ -96,8 +100,9 @@ class NgramBag(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         rows, counts = self.features(ids)
-        weights = self.weight(rows).squeeze(-1) * self.ratio[rows]
-        return (weights * counts).sum(dim=1) + self.bias
+        weights = self.weight(rows) * self.ratio[rows]  # (batch, n-grams, outputs)
+        logits = (weights * counts.unsqueeze(-1)).sum(dim=1) + self.bias
+        return logits.squeeze(-1) if self.num_outputs == 1 else logits
 
     @property
     def fitted(self) -> bool:
@@ -105,24 +110,27 @@ class NgramBag(nn.Module):
 
     @torch.no_grad()
     def fit_ratios(self, ids: torch.Tensor, labels, alpha: float = 1.0, batch: int = 1000) -> int:
-        """Set ``ratio`` to log((p / |p|) / (q / |q|)) from binary n-gram counts; return features seen.
+        """Naive Bayes log-count ratios from binary n-gram counts; the number of buckets seen.
 
-        ``p`` and ``q`` count the reviews of class 1 and 0 that hold each
-        bucket, plus ``alpha``; buckets no training review holds keep ratio 0.
+        For each output k (class 1 for a one-logit bag, else class k against
+        the rest): ``log((p / |p|) / (q / |q|))``, where ``p`` and ``q`` count
+        the texts in and out of the class that hold each bucket, plus
+        ``alpha``. Buckets no training text holds keep ratio 0.
         """
-        labels = torch.as_tensor(labels, dtype=torch.float64)
-        positive = torch.zeros(self.buckets, dtype=torch.float64)
-        negative = torch.zeros(self.buckets, dtype=torch.float64)
+        labels = torch.as_tensor(labels).long()
+        classes = 2 if self.num_outputs == 1 else self.num_outputs
+        held = torch.zeros(self.buckets, classes, dtype=torch.float64)  # texts of each class
         for start in range(0, len(ids), batch):
             rows, counts = self.features(ids[start : start + batch])
             label = labels[start : start + batch].unsqueeze(1).expand_as(rows)
-            held = counts.to(torch.float64)
-            positive.index_add_(0, rows.reshape(-1), (held * label).reshape(-1))
-            negative.index_add_(0, rows.reshape(-1), (held * (1 - label)).reshape(-1))
-        seen = (positive + negative) > 0
-        p, q = positive + alpha, negative + alpha
-        ratio = torch.log((p / p.sum()) / (q / q.sum()))
-        self.ratio.copy_(torch.where(seen, ratio, torch.zeros_like(ratio)).float())
+            flat = rows.reshape(-1) * classes + label.reshape(-1)
+            held.view(-1).index_add_(0, flat, counts.reshape(-1).to(torch.float64))
+        seen = held.sum(dim=1) > 0
+        inside = held[:, 1:] if self.num_outputs == 1 else held
+        p = inside + alpha
+        q = held.sum(dim=1, keepdim=True) - inside + alpha
+        ratio = torch.log((p / p.sum(dim=0)) / (q / q.sum(dim=0)))
+        self.ratio.copy_(torch.where(seen.unsqueeze(1), ratio, torch.zeros_like(ratio)).float())
         return int(seen.sum())
 
     def summary_extra(self) -> list[str]:
@@ -140,9 +148,6 @@ class NgramBag(nn.Module):
     example_settings={"buckets": 1009},
 )
 def text_ngram_bag(shape: TextShape, *, order: int = 2, buckets: int = 4_194_301) -> nn.Module:
-    if shape.num_outputs != 1:
-        raise UserError(
-            f"model 'text-ngram-bag' scores two classes, and these texts have "
-            f"{shape.num_outputs}; pick another --model"
-        )
-    return NgramBag(shape.vocab_size, order, buckets, shape.padding_id)
+    return NgramBag(
+        shape.vocab_size, order, buckets, shape.padding_id, num_outputs=shape.num_outputs
+    )

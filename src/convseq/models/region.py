@@ -287,13 +287,10 @@ def text_region_cnn(
         )
     if members == 1 and not ngram_bag:
         return RegionCNN(**settings)
-    if shape.num_outputs != 1:
-        raise UserError(
-            f"ensembles (members {members}, n-gram bag {'on' if ngram_bag else 'off'}) train "
-            f"binary classifiers only; use --members 1 --no-ngram-bag for "
-            f"{shape.num_outputs} classes"
-        )
     networks = [RegionCNN(**settings) for _ in range(members)]
     if ngram_bag:
-        networks.append(NgramBag(shape.vocab_size, ngram_order, ngram_buckets, shape.padding_id))
+        networks.append(
+            NgramBag(shape.vocab_size, ngram_order, ngram_buckets, shape.padding_id,
+                     num_outputs=shape.num_outputs)
+        )  # fmt: skip
     return Ensemble(networks)

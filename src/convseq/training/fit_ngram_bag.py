@@ -44,7 +44,7 @@ def fit_ngram_bag(
     seen = bag.fit_ratios(*train)
     trainer = Trainer(
         bag,
-        make_task("binary"),
+        make_task("binary" if bag.num_outputs == 1 else "multiclass"),
         Training(epochs=config.epochs, optimizer="adam", lr=config.lr, seed=config.seed),
         progress=False,
     )

@@ -53,16 +53,24 @@ def _per_member(output: torch.Tensor, target: torch.Tensor) -> bool:
 
 
 class MulticlassClassification(Task):
-    """One logit per class; loss is cross-entropy."""
+    """One logit per class; loss is cross-entropy.
+
+    An ensemble in training gives (batch, classes, members): the loss is the
+    mean of the members' own losses and the accuracy is the mean logits'.
+    """
 
     name = "multiclass"
     monitor = "val_acc"
     metric_names = ("acc",)
 
     def loss(self, output, target):
+        if output.ndim == 3:
+            return torch.stack([self.loss(o, target) for o in output.unbind(-1)]).mean()
         return F.cross_entropy(output, target.long())
 
     def batch_metrics(self, output, target):
+        if output.ndim == 3:
+            output = output.mean(dim=-1)
         return {"acc": (output.argmax(dim=1) == target.long()).sum().item()}
 
 
