@@ -68,3 +68,16 @@ def test_bad_arguments_are_user_errors():
         LengthBuckets(ids, torch.zeros(1), 0)
     with pytest.raises(UserError, match="padding must be 'pre' or 'post'"):
         LengthBuckets(ids, torch.zeros(1), 1, padding="middle")
+
+
+def test_an_unshuffled_pass_yields_rows_in_order_so_outputs_can_be_put_back():
+    g = torch.Generator().manual_seed(2)
+    lengths = torch.randint(1, 30, (41,), generator=g).tolist()
+    targets = torch.arange(41).float()
+    batches = LengthBuckets(padded_ids(lengths, 32), targets, 8, shuffle=False)
+    yielded = torch.cat([y for _, y in batches.epoch(0)])
+    assert torch.equal(yielded, targets[batches.order()])
+    restored = torch.empty_like(yielded)
+    restored[batches.order()] = yielded
+    assert torch.equal(restored, targets)
+    assert sorted(lengths) == [lengths[i] for i in batches.order().tolist()]

@@ -87,8 +87,14 @@ def test_a_mixed_precision_run_trains_records_and_predicts_on_the_cpu(precision,
     argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load", *WINDOW,
             "--epochs", "2", "--device", "cpu", "--precision", precision, "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
-    config = json.loads((out / "config.json").read_text())["config"]
+    written = json.loads((out / "config.json").read_text())
+    config, placement = written["config"], written["environment"]
     assert (config["train"]["device"], config["train"]["precision"]) == ("cpu", precision)
+    assert (placement["device"], placement["precision"], placement["processes"]) == (
+        "cpu",
+        precision,
+        1,
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_mae"] < metrics["baseline_test_mae"]  # it learned
     capsys.readouterr()

@@ -89,6 +89,8 @@ def test_two_processes_end_with_the_weights_of_one(model, tmp_path):
     }
     assert not (tmp_path / "runs").exists()
     assert done.stdout.count("run folder:") == 1 and done.stdout.count("metrics:") == 1
+    placement = json.loads((tmp_path / "two" / "config.json").read_text())["environment"]
+    assert (placement["processes"], placement["device"]) == (2, "cpu")
 
 
 KILLER = """

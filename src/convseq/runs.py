@@ -31,15 +31,26 @@ from convseq.atomic import write_json, write_text, write_with
 from convseq.config import RunConfig, flag
 from convseq.errors import UserError
 from convseq.presets import get_preset
+from convseq.training import distributed
+from convseq.training.devices import resolve_device, resolve_precision
 from convseq.version import __version__
 
 RUN_FORMAT = 2  # bump when the folder layout changes incompatibly
 RESUMABLE = ("epochs", "device")  # training settings that may change when a run is resumed
 
 
-def environment() -> dict:
-    """Versions and machine, recorded with every run so its figures can be placed."""
+def environment(config: RunConfig | None = None) -> dict:
+    """Versions, machine and placement, recorded with every run so its figures can be placed."""
+    placement = {}
+    if config is not None and hasattr(config.train, "device"):
+        device = resolve_device(config.train.device)
+        placement = {
+            "device": str(device),
+            "precision": resolve_precision(config.train.precision, device),
+            "processes": distributed.current().world,
+        }
     return {
+        **placement,
         "convseq": __version__,
         "run_format": RUN_FORMAT,
         "python": sys.version.split()[0],
@@ -97,7 +108,7 @@ class RunFolder:
         self.made = list(reversed(missing))
         write_json(
             self.path / "config.json",
-            {"config": self.config.to_dict(), "environment": environment()},
+            {"config": self.config.to_dict(), "environment": environment(self.config)},
         )
         self.ready = self.made_config = True
         print(f"run folder: {self.path}", flush=True)

@@ -47,10 +47,14 @@ class LengthBuckets:
     def __len__(self) -> int:
         return -(-len(self.targets) // self.batch_size)
 
+    def order(self) -> torch.Tensor:
+        """The rows in the order an unshuffled pass yields them (shortest first)."""
+        return torch.argsort(self.lengths, stable=True)
+
     def _batches(self, epoch: int) -> list[torch.Tensor]:
         n, size = len(self.targets), self.batch_size
         if not self.shuffle:
-            order = torch.argsort(self.lengths, stable=True)
+            order = self.order()
             return [order[i : i + size] for i in range(0, n, size)]
         generator = epoch_generator(self.seed, epoch)
         order = torch.randperm(n, generator=generator)

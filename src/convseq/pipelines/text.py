@@ -31,7 +31,7 @@ from convseq.runs import RunFolder
 from convseq.training.prepare_text import prepare_members
 from convseq.training.seed import seed_everything
 from convseq.training.tasks import make_task
-from convseq.training.trainer import Trainer, evaluate, predict
+from convseq.training.trainer import Trainer, predict
 from convseq.wording import plural
 
 
@@ -219,18 +219,23 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         **prepared,
     }
 
-    def logits(split: TextSplit) -> np.ndarray:
-        ids = as_ids(split.texts)
-        return predict(model, (ids[i : i + 256] for i in range(0, len(ids), 256))).numpy()
+    def outputs(split: TextSplit) -> torch.Tensor:
+        """The model's raw outputs in the split's order, in one pass (length buckets if used)."""
+        data_batches = batches(as_ids(split.texts), targets(split), 256)
+        raw = predict(model, (inputs for inputs, _ in data_batches.epoch(0)))
+        if not isinstance(data_batches, LengthBuckets):
+            return raw
+        restored = torch.empty_like(raw)
+        restored[data_batches.order()] = raw
+        return restored
 
     for name, split in (("val", data.val), ("test", data.test)):
         if split is None:
             continue
-        scores = classification.scores(
-            np.asarray(split.labels), logits(split), data.labels, majority
-        )
+        raw = outputs(split)
+        scores = classification.scores(np.asarray(split.labels), raw.numpy(), data.labels, majority)
         if name == "test":
-            loss = evaluate(model, task, batches(as_ids(split.texts), targets(split), 256))["loss"]
+            loss = task.loss(raw, targets(split)).item()
             metrics.update(test_acc=scores["acc"], test_loss=loss)
         metrics.update(
             {
