@@ -45,6 +45,22 @@ def test_shards_give_the_whole_batchs_loss_and_gradient(batch, shards):
         assert torch.allclose(a, b, atol=1e-12)
 
 
+def test_every_shard_computes_in_the_runs_precision():
+    """Autocast is per thread: each shard, the workers' included, must enter it itself."""
+    torch.manual_seed(0)
+    model = build_model("series-cnn", SeriesShape(num_features=3, window=80), {})
+    x, y = torch.randn(8, 80, 3), torch.randn(8)
+    params = list(model.parameters())
+    with ShardedStep(model, Regression(), params, 2) as step:
+        fp32, _ = step(x, y)
+    bf16 = lambda: torch.autocast("cpu", torch.bfloat16)  # noqa: E731
+    with ShardedStep(model, Regression(), params, 2, bf16) as step:
+        mixed, _ = step(x, y)
+    assert not torch.equal(mixed, fp32)  # computed in bf16 ...
+    assert torch.allclose(mixed, fp32, atol=0.05)  # ... to bf16's precision
+    assert all(p.grad.dtype == torch.float32 for p in params)  # weights and gradients stay fp32
+
+
 def test_dropout_masks_come_from_each_shards_own_generator():
     # series-cnn-gru has dropout and recurrent dropout: each shard draws its masks from
     # a generator seeded by the step, so recomputing the shards one by one with those

@@ -103,13 +103,11 @@ class RunFolder:
 
     def _make(self) -> None:
         """The folder (and config.json), on the run's first write; a given empty folder is used."""
+        written = {"config": self.config.to_dict(), "environment": environment(self.config)}
         missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
         self.path.mkdir(parents=True, exist_ok=True)
         self.made = list(reversed(missing))
-        write_json(
-            self.path / "config.json",
-            {"config": self.config.to_dict(), "environment": environment(self.config)},
-        )
+        write_json(self.path / "config.json", written)
         self.ready = self.made_config = True
         print(f"run folder: {self.path}", flush=True)
 

@@ -23,7 +23,9 @@ see each other (no batch norm) and their randomness must come from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -66,12 +68,23 @@ class ShardedStep:
     The calling thread trains the first shard itself and a pool of
     ``shards - 1`` workers the rest, every one of them on one torch thread.
     Call ``close`` (or use it as a context manager) to stop the workers and
-    give the calling thread back its torch thread count.
+    give the calling thread back its torch thread count. Autocast is
+    per thread, so each shard enters ``precision()`` itself; ``scale`` is a
+    gradient scaler's (fp16).
     """
 
-    def __init__(self, model: nn.Module, task: Task, params: list, shards: int):
+    def __init__(
+        self,
+        model: nn.Module,
+        task: Task,
+        params: list,
+        shards: int,
+        precision: Callable[[], AbstractContextManager] = nullcontext,
+        scale: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
         check_shardable(model, shards)
         self.model, self.task, self.params, self.shards = model, task, params, shards
+        self.precision, self.scale = precision, scale
         self._threads = torch.get_num_threads()  # the workers' setting changes torch's default
         self._pool = (
             ThreadPoolExecutor(
@@ -103,10 +116,11 @@ class ShardedStep:
         return output, _sum_in_order([r.loss for r in results])
 
     def _shard(self, x, y, seed: int, total: int) -> _ShardResult:
-        with drawing_from(torch.Generator().manual_seed(seed)):
+        with drawing_from(torch.Generator().manual_seed(seed)), self.precision():
             output = self.model(x)
-        loss = self.task.loss(output, y) * (len(y) / total)
-        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+            loss = self.task.loss(output, y) * (len(y) / total)
+        scaled = self.scale(loss) if self.scale else loss
+        grads = torch.autograd.grad(scaled, self.params, allow_unused=True)
         return _ShardResult(output.detach(), loss.detach(), grads)
 
     def close(self) -> None:

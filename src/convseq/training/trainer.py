@@ -93,7 +93,14 @@ class Trainer:
         start = self._resume(schedule) if self.checkpoint and self.checkpoint.exists() else 1
         self._sharded = None
         if cfg.shards > 1:
-            self._sharded = ShardedStep(self.model, self.task, self.params, cfg.shards)
+            self._sharded = ShardedStep(
+                self.model,
+                self.task,
+                self.params,
+                cfg.shards,
+                lambda: autocast(self.device, self.precision),
+                self.scaler.scale if self.scaler else None,
+            )
         try:
             self._fit_epochs(start, train_data, val_data, schedule)
         finally:
