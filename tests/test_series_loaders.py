@@ -45,6 +45,22 @@ def test_etth1_loader_reads_the_etdataset_layout(tmp_path):
     np.testing.assert_array_equal(only_ot.values[:, 0], values[:, -1])
 
 
+def test_a_users_copy_of_jena_is_read_day_first_without_a_time_format(tmp_path):
+    """dd.mm.yyyy read month first would step back at every month's 13th day."""
+    stamps = [f"{d:02d}.01.2009 {h:02d}:00:00" for d in (11, 12, 13) for h in (0, 12)]
+    path = tmp_path / "weather.csv"
+    path.write_text("Date Time,T\n" + "".join(f"{t},{i}.5\n" for i, t in enumerate(stamps)))
+    series = read_series(path, "Date Time", ["T"], time_order="check")  # refuses a step back
+    assert [str(t) for t in series.times[:3]] == [
+        "2009-01-11T00:00:00",
+        "2009-01-11T12:00:00",
+        "2009-01-12T00:00:00",
+    ]
+    # a file that reads one way only keeps that reading: 01/13 can only be month first
+    path.write_text("when,x\n01/12/2020 10:00,1\n01/13/2020 10:00,2\n")
+    assert str(read_series(path, "when", ["x"]).times[1]) == "2020-01-13T10:00:00"
+
+
 def test_generic_csv_with_chosen_columns_quotes_and_time_format(tmp_path):
     path = tmp_path / "sensor.csv"
     path.write_text(

@@ -134,8 +134,15 @@ def parse_times(raw: pd.Series, time_format: str, source: str, time_column: str)
         text = raw.astype(str).str.strip()
         fmt = time_format or "ISO8601"
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-        if parsed.isna().any() and not time_format:  # other common layouts, e.g. 2020/01/31 10:00
-            parsed = pd.to_datetime(text, format="mixed", errors="coerce", dayfirst=False)
+        if parsed.isna().any() and not time_format:  # other layouts: 2020/01/31, 31.01.2020 ...
+            # 01.02.2020 is read both ways; keep the reading that parses most rows, then
+            # the one that steps back in time least (Jena's dd.mm.yyyy read month first
+            # would jump between months), month first on a tie
+            readings = [
+                pd.to_datetime(text, format="mixed", errors="coerce", dayfirst=first)
+                for first in (False, True)
+            ]
+            parsed = min(readings, key=lambda p: (p.isna().sum(), (p.diff().dt.days < 0).sum()))
         bad = np.flatnonzero(parsed.isna().to_numpy())
         if bad.size:
             row = int(bad[0])
