@@ -77,16 +77,18 @@ def test_series_table_puts_baselines_first_and_compares_to_common_sense(tmp_path
     write_metrics(runs, "etth1-baseline", "b", model="common-sense", params=0, seconds_per_epoch=0.0, epochs_run=0,
                   best_val_mae=0.22, best_val_mae_units=2.0, test_mae=0.2, test_mae_units=1.6,
                   mean_baseline_val_mae=0.9, mean_baseline_val_mae_units=8.0,
-                  mean_baseline_test_mae=1.1, mean_baseline_test_mae_units=9.0, **base)  # fmt: skip
+                  mean_baseline_test_mae=1.1, mean_baseline_test_mae_units=9.0,
+                  ridge_baseline_val_mae=0.21, ridge_baseline_val_mae_units=1.9,
+                  ridge_baseline_test_mae=0.18, ridge_baseline_test_mae_units=1.5, **base)  # fmt: skip
     out = tmp_path / "table.md"
     assert main(["compare", "etth1", "--runs", str(runs), "--output", str(out)]) == 0
     rows = [
         line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| etth1")
     ]
-    assert [r[2] for r in rows] == ["common-sense", "mean", "series-cnn", "series-gru"]
-    assert rows[0][-1] == "+0.0% |" and rows[1][-1] == "+450.0% |"
-    assert rows[0][4] == rows[1][4] == "-"  # no training, no seconds per epoch
-    assert rows[2][-1] == "-15.0% |" and rows[2][6:9] == ["1.800", "0.1700", "1.400"]
+    assert [r[2] for r in rows] == ["common-sense", "mean", "ridge", "series-cnn", "series-gru"]
+    assert rows[0][-1] == "+0.0% |" and rows[1][-1] == "+450.0% |" and rows[2][-1] == "-10.0% |"
+    assert rows[0][4] == rows[1][4] == rows[2][4] == "-"  # no training, no seconds per epoch
+    assert rows[3][-1] == "-15.0% |" and rows[3][6:9] == ["1.800", "0.1700", "1.400"]
     assert "test MAE (degC)" in out.read_text()
     assert not (runs / "compare-etth1.md").exists()
 

@@ -138,6 +138,9 @@ def test_the_gap_report_and_baseline_are_printed(tmp_path, capsys):
     assert f"common-sense baseline: MAE {metrics['baseline_test_mae']:.4f}" in test_line
     change = 100 * (metrics["test_mae"] / metrics["baseline_test_mae"] - 1)
     assert test_line.endswith(f"model {change:+.1f}%")
+    ridge = metrics["ridge_baseline_test_mae"]  # the linear baseline, in every run
+    assert "ridge (the target's window) baseline: validation MAE" in out
+    assert f"test MAE {ridge:.4f}" in out and metrics["ridge_baseline_penalty"] > 0
     # not filled: the run trains on the 496 rows as given
     assert json.loads((tmp_path / "run" / "normalization.json").read_text())["rows"] == 496
     assert json.loads((tmp_path / "run" / "normalization.json").read_text())["columns"] == ["load"]

@@ -19,7 +19,7 @@ from convseq.atomic import write_text
 from convseq.errors import UserError
 from convseq.wording import plural
 
-BASELINE_ORDER = ("common-sense", "mean")
+BASELINE_ORDER = ("common-sense", "mean", "ridge")
 
 
 def find_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
@@ -99,17 +99,19 @@ def classification_table(runs: list[tuple[Path, dict]], dataset: str) -> str:
 
 
 def with_mean_rows(runs: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
-    """Add the training-mean baseline that each baseline run also scored, as its own row."""
+    """Add the training-mean and ridge baselines that each baseline run also scored, as rows."""
     extra = []
     for folder, m in runs:
-        if m.get("model") == "common-sense" and "mean_baseline_test_mae" in m:
-            mean = {k: m.get(k) for k in ("experiment", "units", "baseline_test_mae")}
-            mean.update(model="mean", params=0, epochs_run=0)
+        for model, prefix in (("mean", "mean_baseline"), ("ridge", "ridge_baseline")):
+            if m.get("model") != "common-sense" or f"{prefix}_test_mae" not in m:
+                continue
+            row = {k: m.get(k) for k in ("experiment", "units", "baseline_test_mae")}
+            row.update(model=model, params=0, epochs_run=0)
             for split in ("val", "test"):
                 for suffix in ("", "_units"):
                     key = f"{split}_mae{suffix}"
-                    mean[("best_" if split == "val" else "") + key] = m.get(f"mean_baseline_{key}")
-            extra.append((folder, mean))
+                    row[("best_" if split == "val" else "") + key] = m.get(f"{prefix}_{key}")
+            extra.append((folder, row))
     return runs + extra
 
 

@@ -31,6 +31,7 @@ from convseq.data.time_index import fill_gaps, find_gaps
 from convseq.data.windows import Windows
 from convseq.errors import UserError
 from convseq.evaluation.plots import plot_curves
+from convseq.evaluation.ridge import ridge_baseline
 from convseq.models.ensemble import members_of
 from convseq.models.registry import SeriesShape, build_model, get_model
 from convseq.models.summary import summarize
@@ -168,14 +169,20 @@ def save_normalization(folder: RunFolder, prepared: Prepared, rows: int, derived
 
 
 def baseline_scores(prepared: Prepared, task, shape: SeriesShape) -> dict[str, float]:
-    """Both baselines' MAE on the validation and test windows, normalized and in units."""
+    """The baselines' MAE on the validation and test windows, normalized and in units:
+    common sense, the training mean, and a ridge map of the target's window."""
     scores = {}
     for key, name in (("baseline", "common-sense"), ("mean_baseline", "mean")):
         model = build_model(name, shape)
         for split, windows in (("val", prepared.val), ("test", prepared.test)):
-            mae = evaluate(model, task, windows)["mae"]
-            scores[f"{key}_{split}_mae"] = mae
-            scores[f"{key}_{split}_mae_units"] = mae * prepared.target_std
+            scores[f"{key}_{split}_mae"] = evaluate(model, task, windows)["mae"]
+    ridge = ridge_baseline(prepared.train, prepared.val, prepared.test, prepared.target_index)
+    scores.update(
+        ridge_baseline_val_mae=ridge["val_mae"], ridge_baseline_test_mae=ridge["test_mae"]
+    )
+    for key in list(scores):
+        scores[f"{key}_units"] = scores[key] * prepared.target_std
+    scores["ridge_baseline_penalty"] = ridge["penalty"]
     return scores
 
 
@@ -249,14 +256,18 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     baselines = baseline_scores(prepared, task, shape)
     scale = prepared.target_std
     shown = f" {units}" if units else ""
-    print(
-        "common-sense baseline: "
-        + ", ".join(
-            f"{name} MAE {baselines[f'baseline_{key}_mae']:.4f} "
-            f"({baselines[f'baseline_{key}_mae_units']:.3f}{shown})"
-            for name, key in (("validation", "val"), ("test", "test"))
+    for label, prefix in (
+        ("common-sense", "baseline"),
+        ("ridge (the target's window)", "ridge_baseline"),
+    ):
+        print(
+            f"{label} baseline: "
+            + ", ".join(
+                f"{name} MAE {baselines[f'{prefix}_{key}_mae']:.4f} "
+                f"({baselines[f'{prefix}_{key}_mae_units']:.3f}{shown})"
+                for name, key in (("validation", "val"), ("test", "test"))
+            )
         )
-    )
     if entry.trainable:
         trainer = _train(model, task, prepared, config, folder, baselines, units)
         history, best_epoch = trainer.history, trainer.best_epoch
