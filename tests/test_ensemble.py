@@ -59,12 +59,13 @@ def test_each_member_is_trained_on_its_own_loss():
 def test_an_ensemble_of_one_is_refused_and_members_of_sees_through_it():
     with pytest.raises(UserError, match="at least 2 members"):
         Ensemble([torch.nn.Linear(2, 1)])
-    with pytest.raises(UserError, match="binary classifiers only"):  # refused before training
-        build_model(
-            "text-region-cnn",
-            TextShape(vocab_size=50, num_outputs=3),
-            {"channels": 4, "members": 2},
-        )
+    three = build_model(  # a multi-class ensemble: each member's logits, averaged in eval
+        "text-region-cnn", TextShape(vocab_size=50, num_outputs=3), {"channels": 4, "members": 2}
+    )
+    ids = torch.randint(1, 50, (5, 12))
+    assert three(ids).shape == (5, 3, 2)
+    three.eval()
+    assert three(ids).shape == (5, 3)
     single = build_model(
         "text-region-cnn", TextShape(vocab_size=50), {"region_sizes": [2], "channels": 6}
     )
