@@ -25,7 +25,8 @@ METRIC_KEYS = {
     "seconds_per_epoch", "epochs_run", "baseline_val_mae", "baseline_val_mae_units",
     "baseline_test_mae", "baseline_test_mae_units", "mean_baseline_val_mae",
     "mean_baseline_val_mae_units", "mean_baseline_test_mae", "mean_baseline_test_mae_units",
-    "rows", "torch_threads",
+    "ridge_baseline_val_mae", "ridge_baseline_val_mae_units", "ridge_baseline_test_mae",
+    "ridge_baseline_test_mae_units", "ridge_baseline_penalty", "rows", "torch_threads",
 }  # fmt: skip
 RUN_FILES = {
     "config.json",
@@ -128,9 +129,10 @@ def test_compare_shows_the_baseline_first(finished, capsys):
     table = (runs / "compare-etth1.md").read_text()
     assert capsys.readouterr().out.startswith(table)
     rows = [line for line in table.splitlines() if line.startswith("| etth1")]
-    assert len(rows) == 5  # four runs, plus the mean baseline the baseline run also scored
+    assert len(rows) == 6  # four runs, plus the mean and ridge baselines the baseline run scored
     assert rows[0].startswith("| etth1-baseline | tiny | common-sense")
     assert rows[1].startswith("| etth1-baseline | tiny | mean")
+    assert rows[2].startswith("| etth1-baseline | tiny | ridge")
     assert "test MAE (degC)" in table and "jena" not in table
 
 

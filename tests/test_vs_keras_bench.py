@@ -81,9 +81,9 @@ def test_the_workers_train_in_shards_as_the_presets_do(bench, monkeypatch):
     seen = []
     original = trainer.ShardedStep.__init__
 
-    def record(self, model, task, params, shards):
+    def record(self, model, task, params, shards, *precision):
         seen.append((shards, torch.get_num_threads()))
-        original(self, model, task, params, shards)
+        original(self, model, task, params, shards, *precision)
 
     monkeypatch.setattr(trainer.ShardedStep, "__init__", record)
     monkeypatch.setattr(bench, "WARMUP_BATCHES", 1)
