@@ -5,8 +5,9 @@ timed in fp32 and under ``torch.autocast("cpu", torch.bfloat16)``, side by side.
 
 Intel Xeons with AMX units multiply bf16 matrices far faster than fp32;
 AVX-512 machines with only the bf16 dot-product instructions gain less.
-Each line is one forward and backward pass of one piece, median of
-``--repeats``; ``lscpu`` flags are printed so the figures can be placed.
+Each line is one forward and backward pass of one piece, fp32 and bf16
+taking turns ``--repeats`` times: the medians, and the median of the
+per-pair speed-ups. ``lscpu`` flags are printed so the figures can be placed.
 """
 
 from __future__ import annotations
@@ -35,14 +36,24 @@ def cpu_flags() -> str:
     return f"{model}; {', '.join(has) or 'no AVX-512 / AMX flags'}"
 
 
-def timed(step, repeats: int) -> float:
-    step()  # warm-up
-    times = []
+def paired(first, second, repeats: int) -> tuple[float, float, float]:
+    """Median ms of each, and the median of the per-pair ratios: the two take turns, so a
+    load that drifts on a shared machine hits both alike."""
+    first(), second()  # warm-up
+    times, ratios = ([], []), []
     for _ in range(repeats):
-        began = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1e3
+        pair = []
+        for step, kept in ((first, times[0]), (second, times[1])):
+            began = time.perf_counter()
+            step()
+            kept.append(time.perf_counter() - began)
+            pair.append(kept[-1])
+        ratios.append(pair[0] / pair[1])
+    return (
+        statistics.median(times[0]) * 1e3,
+        statistics.median(times[1]) * 1e3,
+        statistics.median(ratios),
+    )
 
 
 def cases():
@@ -84,9 +95,8 @@ def main() -> int:
                 loss = forward()
             loss.float().backward()
 
-        fp32 = timed(lambda: step("fp32"), args.repeats)
-        bf16 = timed(lambda: step("bf16"), args.repeats)
-        print(f"{name:66s} fp32 {fp32:8.1f} ms | bf16 {bf16:8.1f} ms | {fp32 / bf16:4.2f}x")
+        fp32, bf16, ratio = paired(lambda: step("fp32"), lambda: step("bf16"), args.repeats)
+        print(f"{name:66s} fp32 {fp32:8.1f} ms | bf16 {bf16:8.1f} ms | {ratio:4.2f}x")
     return 0
 
 
