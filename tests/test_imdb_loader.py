@@ -82,3 +82,28 @@ def test_split_imdb_holds_out_the_end_of_a_seeded_shuffle(imdb_dir):
     assert set(test.texts) <= set(data.test.texts)
     with pytest.raises(UserError, match="too few for a 0.25 validation split"):
         split_imdb(data, 0.25, 1, seed=0)
+
+
+def test_ratings_come_from_the_file_names_as_eight_classes(imdb_dir):
+    from convseq.data.imdb import LABELS, RATINGS
+
+    data = read_imdb_tarball(imdb_dir / "aclImdb_v1.tar.gz", labels="rating")
+    sentiment = read_imdb_tarball(imdb_dir / "aclImdb_v1.tar.gz")
+    assert len(LABELS["rating"]) == 8 and LABELS["rating"][0] == "1 stars"
+    assert sorted(set(data.train.labels)) == list(range(8))  # the fixture names 1-4 and 7-10
+    by_text = dict(zip(sentiment.train.texts, sentiment.train.labels, strict=True))
+    for text, label in zip(data.train.texts, data.train.labels, strict=True):
+        assert (RATINGS[label] >= 7) == (by_text[text] == 1)  # stars agree with the folder
+
+
+def test_a_rating_that_imdb_does_not_label_is_refused(tmp_path):
+    import io
+
+    path = tmp_path / "aclImdb_v1.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for name in ("aclImdb/train/pos/0_7.txt", "aclImdb/test/neg/0_5.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            archive.addfile(info, io.BytesIO(b"text"))
+    with pytest.raises(UserError, match="0_5.txt: a rating of 5 stars"):
+        read_imdb_tarball(path, labels="rating")

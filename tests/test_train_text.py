@@ -206,3 +206,17 @@ def test_reader_handles_bom_crlf_quoted_newlines_and_numeric_labels(tmp_path):
     lines = tmp_path / "in.txt"
     lines.write_bytes(b"first\r\nsecond \xe2\x80\xa8 same line\n\nlast")
     assert read_texts(lines) == ["first", "second \u2028 same line", "", "last"]
+
+
+def test_imdb_ratings_is_an_eight_class_task_of_its_own(tmp_path, imdb_dir):
+    import json
+
+    from convseq.cli import main
+
+    out = tmp_path / "run"
+    argv = ["run", "imdb-ratings", "--data-dir", str(imdb_dir), "--model", "text-ngram-bag",
+            "--epochs", "1", "--max-len", "20", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == "imdb-ratings" and len(metrics["classes"]) == 8
+    assert metrics["classes"][-1] == "10 stars"

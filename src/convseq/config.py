@@ -289,6 +289,12 @@ class ImdbSource(Settings):
         0.2, "fraction of the shuffled training set held out for validation", above=0, below=1
     )
     limit: int = option(0, "use only N training and N test reviews (0 = all), for trials", low=0)
+    labels: str = option(
+        "sentiment",
+        "sentiment (neg/pos, 2 classes) or rating (the stars in each file name, 1-4 and 7-10: "
+        "8 classes)",
+        choices=("sentiment", "rating"),
+    )
 
     def check(self) -> None:
         self.data_dir = absolute(self.data_dir)  # recorded absolute: a run resumes from anywhere

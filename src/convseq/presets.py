@@ -116,6 +116,8 @@ class Preset:
 
     def dataset_name(self, source, frame) -> str:
         """The name runs of this data share in reports and ``convseq compare``."""
+        if self.dataset == "imdb" and source.labels == "rating":
+            return "imdb-ratings"  # 8 classes: compared apart from the 2-class runs
         if self.dataset != "file":
             return self.dataset
         if frame is not None:
@@ -159,6 +161,16 @@ PRESETS = {
             "RMSprop, 10 epochs",
             train={"shards": 2},
             threads=1,  # one thread per half batch: docs/speed.md
+        ),
+        Preset(
+            "imdb-ratings",
+            "text",
+            "imdb",
+            "text-cnn",
+            "IMDB star ratings, 8 classes (1-4, 7-10 stars, from the file names): the reference "
+            "convnet, or --model NAME; a multi-class development set",
+            data={"labels": "rating"},
+            any_model=True,
         ),
         Preset(
             "imdb-region-cnn",

@@ -2,7 +2,8 @@
 
 Reading the 50,000 labelled reviews from ``aclImdb_v1.tar.gz`` in one streaming
 pass avoids extracting its 100,000 files. Labels come from the ``pos``/``neg``
-folder names; the split is the official 25,000 / 25,000.
+folder names, or, for an 8-class task, from the star rating in each file name
+(``<id>_<rating>.txt``: 1-4 and 7-10); the split is the official 25,000 / 25,000.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ IMDB = RemoteFile(
 )
 
 _REVIEW = re.compile(r"^aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
+RATINGS = (1, 2, 3, 4, 7, 8, 9, 10)  # the stars labelled reviews carry (5 and 6 are left out)
+LABELS = {"sentiment": ["neg", "pos"], "rating": [f"{r} stars" for r in RATINGS]}
 
 
 @dataclass
@@ -46,8 +49,14 @@ class ImdbData:
     unsup: list[str]
 
 
-def read_imdb_tarball(path: str | Path, with_unsup: bool = False) -> ImdbData:
-    """Parse the tarball into train/test splits sorted by (label, id) for determinism."""
+def read_imdb_tarball(
+    path: str | Path, with_unsup: bool = False, labels: str = "sentiment"
+) -> ImdbData:
+    """Parse the tarball into train/test splits sorted by (label, id) for determinism.
+
+    ``labels`` is "sentiment" (0 = neg, 1 = pos) or "rating" (the index of the
+    review's stars in ``RATINGS``).
+    """
     found: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": [], "unsup": []}
     try:
         with tarfile.open(path, "r:gz") as archive:
@@ -61,6 +70,8 @@ def read_imdb_tarball(path: str | Path, with_unsup: bool = False) -> ImdbData:
                 text = archive.extractfile(member).read().decode("utf-8")
                 if folder == "unsup":
                     found["unsup"].append((0, ident, text))
+                elif labels == "rating":
+                    found[split].append((_rating_class(member.name, match), ident, text))
                 else:
                     found[split].append((int(folder == "pos"), ident, text))
     except (tarfile.TarError, EOFError, zlib.error, OSError, UnicodeDecodeError) as exc:
@@ -86,8 +97,17 @@ def read_imdb_tarball(path: str | Path, with_unsup: bool = False) -> ImdbData:
     )
 
 
-def load_imdb(data_dir: str | Path | None = None, with_unsup: bool = False) -> ImdbData:
-    return read_imdb_tarball(locate(IMDB, data_dir), with_unsup=with_unsup)
+def _rating_class(name: str, match: re.Match) -> int:
+    stars = int(match.group(4))
+    if stars not in RATINGS:
+        raise UserError(f"{name}: a rating of {stars} stars is not one IMDB labels (1-4, 7-10)")
+    return RATINGS.index(stars)
+
+
+def load_imdb(
+    data_dir: str | Path | None = None, with_unsup: bool = False, labels: str = "sentiment"
+) -> ImdbData:
+    return read_imdb_tarball(locate(IMDB, data_dir), with_unsup=with_unsup, labels=labels)
 
 
 def subset(split: TextSplit, n: int, seed: int) -> TextSplit:

@@ -19,6 +19,7 @@ import torch
 from convseq.config import ImdbSource, RunConfig
 from convseq.data.batches import ArrayBatches
 from convseq.data.buckets import LengthBuckets
+from convseq.data.imdb import LABELS as IMDB_LABELS
 from convseq.data.imdb import TextSplit, load_imdb, pick, split_imdb, subset
 from convseq.data.text_files import check_classes, read_labelled_texts
 from convseq.data.tokenize import encode, fit_tokenizer, save_tokenizer
@@ -52,10 +53,10 @@ def load(config: RunConfig) -> TextData:
     source, seed = config.source, config.train.seed
     if isinstance(source, ImdbSource):
         pretraining = bool(config.model_settings.get("pretrain_epochs"))
-        data = load_imdb(source.data_dir or None, with_unsup=pretraining)
+        data = load_imdb(source.data_dir or None, pretraining, source.labels)
         train, val, test = split_imdb(data, source.validation_split, source.limit, seed)
         unsup = data.unsup[: 2 * source.limit] if source.limit else data.unsup
-        return TextData(train, val, test, ["neg", "pos"], unsup)
+        return TextData(train, val, test, IMDB_LABELS[source.labels], unsup)
     classes = source.classes or None
     given = read_labelled_texts(
         config.frame if config.frame is not None else source.data,
