@@ -220,3 +220,32 @@ def test_imdb_ratings_is_an_eight_class_task_of_its_own(tmp_path, imdb_dir):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["dataset"] == "imdb-ratings" and len(metrics["classes"]) == 8
     assert metrics["classes"][-1] == "10 stars"
+
+
+def test_train_text_takes_its_length_from_the_data_and_records_it(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from convseq.cli import main
+    from tests.text_helpers import SENTIMENT, make_rows, write_csv
+
+    rows = make_rows(SENTIMENT, 60)
+    rows += [(" ".join(["long"] * 300) + " great", "pos")]  # one long text: cut, not the norm
+    data = write_csv(tmp_path / "t.csv", rows)
+    out = tmp_path / "run"
+    assert main(["train", "text", str(data), "--epochs", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    chosen = json.loads((out / "config.json").read_text())["config"]["shaping"]["max_len"]
+    words = sorted(len(text.split()) for text, _ in rows)
+    assert 41 <= chosen < 300  # the convnet's minimum at least; the long text does not set it
+    assert chosen <= max(41, int(np.ceil(np.percentile(words, 95))) + 2)
+    assert f"length {chosen} (the 95th percentile" in printed
+    assert json.loads((out / "metrics.json").read_text())["max_len"] == chosen
+    lines = tmp_path / "new.txt"
+    lines.write_text("great fun\n" + " ".join(["long"] * 500) + "\n")
+    assert main(["predict", str(out), str(lines)]) == 0  # prediction encodes to the same length
+    fixed = tmp_path / "fixed"
+    argv = ["train", "text", str(data), "--epochs", "1", "--max-len", "64", "--out", str(fixed)]
+    assert main(argv) == 0
+    assert json.loads((fixed / "config.json").read_text())["config"]["shaping"]["max_len"] == 64

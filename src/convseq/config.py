@@ -265,7 +265,12 @@ class TextShaping(Settings):
     vocab_size: int = option(
         10_000, "largest vocabulary, padding and out-of-vocabulary ids included", low=3
     )
-    max_len: int = option(500, "tokens per text after cutting and padding", low=1)
+    max_len: int = option(
+        500,
+        "tokens per text after cutting and padding (0: from the data, the 95th percentile of "
+        "the training texts' lengths)",
+        low=0,
+    )
     truncating: str = option(
         "pre",
         "which end long texts are cut from: pre (keep the last tokens) or post",

@@ -312,6 +312,7 @@ PRESETS = {
             "file",
             "text-cnn",
             "a text classifier on your own labelled file (convseq train text DATA)",
+            data={"max_len": 0},  # the length from the data
             listed=False,
             any_model=True,
         ),

@@ -11,7 +11,7 @@ majority-class baseline, a confusion matrix.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from convseq.training.seed import seed_everything
 from convseq.training.tasks import make_task
 from convseq.training.trainer import Trainer, predict
 from convseq.wording import plural
+
+LENGTH_PERCENTILE = 95  # --max-len 0: most texts whole, a few long ones cut
+MAX_AUTO_LENGTH = 2000
 
 
 @dataclass
@@ -122,6 +125,21 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     tokenizer = fit_tokenizer(data.train.texts, shaping.vocab_size, shaping.keep_marks)
     vocabulary = tokenizer.get_vocab_size()
 
+    seed_everything(seed)
+    shape = TextShape(vocab_size=vocabulary, num_outputs=1 if binary else len(data.labels))
+    model = get_model(config.model, "text").make(shape, config.model_settings)
+    min_length = getattr(model, "min_length", 1)
+    length_note = ""
+    if not shaping.max_len:  # from the data; recorded in config.json, which prediction reads
+        lengths = [len(e.ids) for e in tokenizer.encode_batch(data.train.texts)]
+        chosen = max(min(int(np.ceil(np.percentile(lengths, LENGTH_PERCENTILE))), MAX_AUTO_LENGTH),
+                     min_length)  # fmt: skip
+        config.shaping = shaping = replace(shaping, max_len=chosen)
+        length_note = (
+            f" (the {LENGTH_PERCENTILE}th percentile of the training texts' tokens, "
+            f"at least {min_length} and at most {MAX_AUTO_LENGTH}; --max-len sets it)"
+        )
+
     def as_ids(texts: list[str]) -> torch.Tensor:
         return torch.from_numpy(
             encode(tokenizer, texts, shaping.max_len, shaping.truncating, shaping.padding)
@@ -137,13 +155,8 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     print(
         f"{config.dataset}: {counts} texts, {len(data.labels)} classes, vocabulary "
         f"{plural(vocabulary, 'word')} (--vocab-size {shaping.vocab_size}), length "
-        f"{shaping.max_len}"
+        f"{shaping.max_len}{length_note}"
     )
-
-    seed_everything(seed)
-    shape = TextShape(vocab_size=vocabulary, num_outputs=1 if binary else len(data.labels))
-    model = get_model(config.model, "text").make(shape, config.model_settings)
-    min_length = getattr(model, "min_length", 1)
     if shaping.max_len < min_length:
         why = getattr(model, "min_length_why", "")
         raise UserError(
@@ -212,6 +225,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         "model": config.model,
         "params": params,
         "vocabulary": vocabulary,
+        "max_len": shaping.max_len,
         "classes": data.labels,
         "best_epoch": trainer.best_epoch,
         "monitor": trainer.monitor,
