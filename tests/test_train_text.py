@@ -249,3 +249,28 @@ def test_train_text_takes_its_length_from_the_data_and_records_it(tmp_path, caps
     argv = ["train", "text", str(data), "--epochs", "1", "--max-len", "64", "--out", str(fixed)]
     assert main(argv) == 0
     assert json.loads((fixed / "config.json").read_text())["config"]["shaping"]["max_len"] == 64
+
+
+def test_unlabelled_texts_of_ones_own_pretrain_the_region_vectors(tmp_path, capsys):
+    import json
+
+    from convseq.cli import main
+    from tests.forecast_helpers import refused
+    from tests.text_helpers import SENTIMENT, make_rows, write_csv
+
+    data = write_csv(tmp_path / "t.csv", make_rows(SENTIMENT, 40))
+    extra = tmp_path / "more.txt"
+    extra.write_text("a film i saw twice\n\nthe plot was thin but the cast shone\nfine\n")
+    out = tmp_path / "run"
+    argv = ["train", "text", str(data), "--model", "text-region-cnn", "--pretrain-epochs", "1",
+            "--context-size", "3", "--region-sizes", "2", "--channels", "8", "--context-dim", "8",
+            "--epochs", "1", "--unlabelled", str(extra), "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert "more.txt: 3 unlabelled texts" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    train_texts = 32  # 80% of the 40 rows
+    assert metrics["pretrain_texts"] == train_texts + 3
+    no_pretraining = ["train", "text", str(data), "--unlabelled", str(extra),
+                      "--out", str(tmp_path / "r")]  # fmt: skip
+    refused(no_pretraining, capsys, "--unlabelled is read only to pretrain region vectors")
+    assert not (tmp_path / "r").exists()

@@ -320,11 +320,16 @@ class TextFiles(Settings):
         0.2, "fraction held out (stratified, seeded) when no --val file is given", above=0, below=1
     )
     limit: int = option(0, "use only N training texts (0 = all), for trials", low=0)
+    unlabelled: str = option(
+        "",
+        "unlabelled texts (one per line, or a table's text column) to pretrain the region "
+        "vectors on, with the training texts (text-region-cnn with --pretrain-epochs 1 or more)",
+    )
 
     def check(self) -> None:
         if self.classes and len(set(self.classes)) < 2:
             raise UserError(f"--classes needs at least two different classes, got {self.classes}")
-        for name in ("data", "val", "test"):  # recorded absolute: a run resumes from any folder
+        for name in ("data", "val", "test", "unlabelled"):  # absolute: resumes from any folder
             setattr(self, name, absolute(getattr(self, name)))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from convseq.data.batches import ArrayBatches
 from convseq.data.buckets import LengthBuckets
 from convseq.data.imdb import LABELS as IMDB_LABELS
 from convseq.data.imdb import TextSplit, load_imdb, pick, split_imdb, subset
-from convseq.data.text_files import check_classes, read_labelled_texts
+from convseq.data.text_files import check_classes, read_labelled_texts, read_texts
 from convseq.data.tokenize import encode, fit_tokenizer, save_tokenizer
 from convseq.errors import UserError
 from convseq.evaluation import classification
@@ -93,7 +94,17 @@ def load(config: RunConfig) -> TextData:
     else:
         train_idx, val_idx = stratified_split(everything.labels, source.validation_split, seed)
         train, val = pick(everything, train_idx), pick(everything, val_idx)
-    return TextData(subset(train, source.limit, seed), val, read(source.test), labels, [])
+    unlabelled = []
+    if source.unlabelled:
+        if not config.model_settings.get("pretrain_epochs"):
+            raise UserError(
+                "--unlabelled is read only to pretrain region vectors; pass --model "
+                "text-region-cnn --pretrain-epochs 1 (or more), or leave --unlabelled out"
+            )
+        texts = read_texts(source.unlabelled, source.text_column, source.encoding)
+        unlabelled = [t for t in texts if t.strip()]
+        print(f"{Path(source.unlabelled).name}: {plural(len(unlabelled), 'unlabelled text')}")
+    return TextData(subset(train, source.limit, seed), val, read(source.test), labels, unlabelled)
 
 
 def stratified_split(labels: list[int], fraction: float, seed: int) -> tuple[list, list]:
