@@ -65,7 +65,7 @@ def test_imdb_cnn_end_to_end_on_tiny_data(imdb_dir, tmp_path, capsys):
     "argv, message",
     [
         (["run", "imdb-cnnn"], "did you mean 'imdb-cnn'"),
-        (["run", "imdb-cnn", "--max-len", "0"], "--max-len must be at least 1, got 0"),
+        (["run", "imdb-cnn", "--max-len", "-1"], "--max-len must be at least 0, got -1"),
         (["run", "imdb-cnn", "--epochs", "0"], "--epochs must be at least 1"),
         (["run", "imdb-cnn", "--data-dir", "/nonexistent/folder"], "does not exist"),
     ],

@@ -5,18 +5,21 @@ import pytest
 import torch
 
 from convseq.models import SeriesShape, TextShape, build_model, get_model, list_models
+from convseq.models.registry import CaseShape
 from convseq.models.summary import summarize
 
 
 def example_input(name: str) -> torch.Tensor:
     if get_model(name).task == "text":
         return torch.randint(0, 100, (3, 60))
-    return torch.randn(3, 80, 4)  # series windows: (batch, time, features); series-cnn needs 61
+    return torch.randn(3, 80, 4)  # series windows (or cases): (batch, time, features)
 
 
-def example_shape(name: str) -> TextShape | SeriesShape:
+def example_shape(name: str) -> TextShape | SeriesShape | CaseShape:
     if get_model(name).task == "text":
         return TextShape(vocab_size=100)
+    if get_model(name).task == "classify":
+        return CaseShape(num_channels=4, length=80, num_outputs=3)
     return SeriesShape(num_features=4, window=80)
 
 
@@ -33,8 +36,8 @@ def test_forward_backward(name):
 
 
 def test_every_model_belongs_to_one_task_and_its_defaults_are_its_builders():
-    assert set(list_models()) == set(list_models("text")) | set(list_models("forecast"))
-    assert not set(list_models("text")) & set(list_models("forecast"))
+    tasks = [set(list_models(task)) for task in ("text", "forecast", "classify")]
+    assert set(list_models()) == set.union(*tasks) and sum(map(len, tasks)) == len(list_models())
     entry = get_model("text-cnn")
     assert entry.defaults == {"embed_dim": 128, "channels": 32, "kernel_size": 7, "pool": 5}
     assert entry.settings({"channels": 8}) == {**entry.defaults, "channels": 8}

@@ -29,6 +29,7 @@ ETT_SPLITS = "0:400,400:550,550:"
 SMALL_MODELS = {
     "text-region-cnn": ["--channels", "8", "--context-dim", "8", "--ngram-buckets", "1009"],
     "text-tcn": ["--channels", "8", "--embed-dim", "8"],
+    "rocket": ["--kernels", "200"],
 }
 
 
@@ -54,6 +55,18 @@ def preset_argv(name: str, tmp_path) -> list[str]:
     elif preset.dataset == "etth1":
         write_ett(tmp_path / "ett", rows=700)
         argv += ["--data-dir", str(tmp_path / "ett"), *WINDOW, "--splits", ETT_SPLITS]
+    elif preset.dataset == "ucr":
+        from tests.case_helpers import write_archive
+
+        archive = preset.data.get("archive", "GunPoint")
+        write_archive(tmp_path / "ucr", archive, channels=2, unequal=True)
+        argv += ["--data-dir", str(tmp_path / "ucr")]
+    elif preset.task == "classify":
+        from tests.case_helpers import write_archive
+
+        write_archive(tmp_path / "ucr", "Tiny", unequal=True)
+        argv = ["train", "classify", str(tmp_path / "ucr" / "Tiny_TRAIN.ts"),
+                "--test", str(tmp_path / "ucr" / "Tiny_TEST.ts")]  # fmt: skip
     elif preset.task == "text":
         data = write_csv(tmp_path / "news.csv", make_rows(TOPICS, 60))
         argv = ["train", "text", str(data), *TEXT]
@@ -84,6 +97,8 @@ def test_every_preset_runs_into_a_complete_folder(name, tmp_path, monkeypatch):
     expected |= (
         {"tokenizer.json", "confusion.png"} if preset.task == "text" else {"normalization.json"}
     )
+    if preset.task == "classify":
+        expected.add("confusion.png")
     if get_model(preset.model).trainable:
         expected.add("curves.png")
     assert expected <= files and "checkpoint.pt" not in files

@@ -11,6 +11,9 @@
 
     convseq.run("etth1-tcn", epochs=5)              # any preset of `convseq list`
 
+    gestures = convseq.train_classify("Gestures_TRAIN.ts", test="Gestures_TEST.ts")
+    gestures.predict("Gestures_TEST.ts")            # [Prediction(label='3', probability=0.71), ...]
+
 Settings are the command line's options with underscores, given as Python
 values (lists, dicts of model settings, a pandas DataFrame as data): no
 string round trip. A run made here is an ordinary run folder. Nothing here
@@ -30,7 +33,8 @@ from convseq.presets import get_preset
 def load(run_dir: str | Path):
     """The trained model of a finished run: ``predict``, ``evaluate``, ``export_onnx``.
 
-    A text run gives a ``TextClassifier``, a forecasting run a ``SeriesForecaster``.
+    A text run gives a ``TextClassifier``, a forecasting run a ``SeriesForecaster``, a run
+    that classifies cases a ``CaseClassifier``.
     """
     return load_run(run_dir)
 
@@ -91,3 +95,22 @@ def train_forecast(data=None, *, model: str | None = None, model_settings: dict 
     given, frame = _data(data, resume)
     merged = {**given, **(model_settings or {}), **settings}
     return run("train-forecast", model=model, out=out, resume=resume, frame=frame, **merged)
+
+
+def train_classify(data=None, *, test=None, model: str | None = None,
+                   model_settings: dict | None = None, out=None, resume=None, **settings):  # fmt: skip
+    """Train a classifier of labelled cases (a .ts, UCR .tsv/.txt or .csv file of cases).
+
+    ``test`` is a file scored once at the end; ``settings`` are the options of
+    ``convseq train classify`` (``validation_split``, ``normalize``, ``epochs``,
+    ``file_format``, ...); ``model_settings`` the model's (``{"kernels": 2000}``).
+    The default model is ROCKET; ``model="inceptiontime"`` and the others train by
+    gradient.
+    """
+    given = {} if data is None else {"data": str(data)}
+    if data is None and resume is None:
+        raise UserError("pass the training cases (a file), or resume=RUN_DIR")
+    if test is not None:
+        given["test"] = str(test)
+    merged = {**given, **(model_settings or {}), **settings}
+    return run("train-classify", model=model, out=out, resume=resume, **merged)

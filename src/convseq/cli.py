@@ -226,11 +226,14 @@ TRAIN_KINDS = {
     "sub-folder of .txt files per class",
     "forecast": "a series: a table with a time column and numeric columns (.csv, .tsv, "
     ".jsonl, .json, .parquet; plain, .gz, .bz2, .xz or .zip)",
+    "classify": "labelled cases for training: a .ts, UCR .tsv or .txt file, or a .csv (a case "
+    "per row, or a row per step with --case-column)",
 }
 
 
 def cmd_train(argv: list[str]) -> int:
-    usage = "usage: convseq train text DATA [options] | convseq train forecast DATA --target COL [options]"
+    usage = ("usage: convseq train text DATA [options] | convseq train forecast DATA --target COL "
+             "[options] | convseq train classify TRAIN [--test TEST] [options]")  # fmt: skip
     if not argv or argv[0] in ("-h", "--help"):
         if not argv:
             raise UserError(f"convseq train needs a kind and DATA; {usage}")
@@ -260,7 +263,9 @@ def build_parser() -> OneLineParser:
     sub.add_parser("list", help="list the experiments")
     sub.add_parser("run", help="run an experiment: convseq run NAME [options]", add_help=False)
     sub.add_parser(
-        "train", help="train on your own data: convseq train text|forecast DATA", add_help=False
+        "train",
+        help="train on your own data: convseq train text|forecast|classify DATA",
+        add_help=False,
     )
     add_use_commands(sub)
     compare = sub.add_parser(

@@ -428,15 +428,90 @@ class SeriesShaping(Settings):
         return self.features + [c for c in needed if c and c not in self.features]
 
 
+# ------------------------------------------------------- labelled cases
+CASE_FORMATS = ("auto", "ts", "tsv", "ucr", "csv-wide", "csv-long")
+NORMALIZATIONS = ("auto", "series", "channel", "none")
+
+
+@dataclass
+class CaseFiles(Settings):
+    """Labelled cases of one's own: .ts, UCR .tsv or .txt, or a CSV (wide or long)."""
+
+    data: str = option("", "the training cases: a .ts, .tsv, UCR .txt or .csv file")
+    test: str = option("", "cases scored once, with the final model (same format)")
+    val: str = option("", "cases for validation instead of a stratified split of DATA")
+    file_format: str = option(
+        "auto",
+        "format of the files: auto (by name: .ts, .tsv, .csv, else UCR text), ts, tsv, ucr "
+        "(label first, whitespace or commas), csv-wide (a case per row) or csv-long (a row per "
+        "step, with --case-column)",
+        choices=CASE_FORMATS,
+    )
+    label_column: str = option("label", "CSV: column holding the class labels")
+    case_column: str = option("", "CSV in long format: column naming each row's case")
+    time_column: str = option("", "CSV in long format: column ordering each case's rows")
+    encoding: str = option("utf-8", "text encoding of the files")
+    validation_split: float = option(
+        0.2, "fraction of each class held out (seeded) without a --val file", above=0, below=1
+    )
+
+    def check(self) -> None:
+        for name in ("data", "val", "test"):  # recorded absolute: a run resumes from any folder
+            setattr(self, name, absolute(getattr(self, name)))
+
+
+@dataclass
+class UcrArchive(Settings):
+    """A UCR/UEA archive: NAME_TRAIN and NAME_TEST (.ts, .tsv or .txt) in a data folder."""
+
+    archive: str = option("GunPoint", "the archive's name, as in its files NAME_TRAIN.ts")
+    data_dir: str = option(
+        "", "folder holding the archive's files (else $CONVSEQ_DATA, then the cache)"
+    )
+    validation_split: float = option(
+        0.2, "fraction of each training class held out (seeded) for validation", above=0, below=1
+    )
+
+    def check(self) -> None:
+        self.data_dir = absolute(self.data_dir)  # recorded absolute: a run resumes from anywhere
+
+
+@dataclass
+class CaseShaping(Settings):
+    """How cases are scaled (gaps inside a case are always filled by interpolation)."""
+
+    normalize: str = option(
+        "auto",
+        "series (each case's channels z-normalized alone), channel (per-channel statistics of "
+        "the training cases), none, or auto (series for univariate cases of equal length, "
+        "else channel)",
+        choices=NORMALIZATIONS,
+    )
+
+
+@dataclass
+class CaseTraining(Training):
+    """Training for the classifiers of cases: Adam, small batches, cosine decay."""
+
+    epochs: int = option(100, "training epochs (rocket: none, it is fitted in closed form)", low=1)
+    batch_size: int = option(16, "cases per batch", low=1)
+    optimizer: str = option("adam", "rmsprop, adam, adamw or sgd", choices=OPTIMIZERS)
+    schedule: str = option(
+        "cosine", "learning-rate schedule: none, cosine, onecycle or plateau", choices=SCHEDULES
+    )
+
+
 # ---------------------------------------------------------------------- run
 SOURCES = {
     "imdb": ImdbSource,
     "text-files": TextFiles,
     "named-series": NamedSeries,
     "series-file": SeriesFile,
+    "case-files": CaseFiles,
+    "ucr-archive": UcrArchive,
 }
-SHAPINGS = {"text": TextShaping, "forecast": SeriesShaping}
-TRAININGS = {"text": Training, "forecast": ForecastTraining}
+SHAPINGS = {"text": TextShaping, "forecast": SeriesShaping, "classify": CaseShaping}
+TRAININGS = {"text": Training, "forecast": ForecastTraining, "classify": CaseTraining}
 
 
 @dataclass
@@ -449,7 +524,7 @@ class RunConfig:
     Python API instead of a file: it is used, never saved.
     """
 
-    task: str  # "text" or "forecast"
+    task: str  # "text", "forecast" or "classify"
     preset: str
     dataset: str
     source: Settings

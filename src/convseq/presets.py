@@ -16,11 +16,13 @@ from pathlib import Path
 from convseq.config import (
     SHAPINGS,
     TRAININGS,
+    CaseFiles,
     ImdbSource,
     NamedSeries,
     RunConfig,
     SeriesFile,
     TextFiles,
+    UcrArchive,
     field_specs,
 )
 from convseq.errors import UserError, closest
@@ -29,8 +31,8 @@ from convseq.errors import UserError, closest
 @dataclass(frozen=True)
 class Preset:
     name: str
-    task: str  # "text" or "forecast"
-    dataset: str  # "imdb", "jena", "etth1", or "file": the user's own (DATA or --data)
+    task: str  # "text", "forecast" or "classify"
+    dataset: str  # "imdb", "jena", "etth1", "ucr", or "file": the user's own (DATA or --data)
     model: str
     description: str
     data: dict = field(default_factory=dict)  # source and shaping settings
@@ -45,6 +47,8 @@ class Preset:
         """The settings classes of this preset's run, by role."""
         if self.task == "text":
             source = ImdbSource if self.dataset == "imdb" else TextFiles
+        elif self.task == "classify":
+            source = UcrArchive if self.dataset == "ucr" else CaseFiles
         else:
             source = SeriesFile if self.dataset == "file" else NamedSeries
         return {"source": source, "shaping": SHAPINGS[self.task], "train": TRAININGS[self.task]}
@@ -116,6 +120,8 @@ class Preset:
 
     def dataset_name(self, source, frame) -> str:
         """The name runs of this data share in reports and ``convseq compare``."""
+        if self.dataset == "ucr":  # the archive's own name; `convseq compare ucr` finds them all
+            return source.archive
         if self.dataset == "imdb" and source.labels == "rating":
             return "imdb-ratings"  # 8 classes: compared apart from the 2-class runs
         if self.dataset != "file":
@@ -148,6 +154,34 @@ ETTH1 = {
 }
 REFERENCE = {"residual": False}  # the chapter's models forecast the value, not the change
 TCN_TRAIN = {"optimizer": "adam", "lr": 3e-4, "schedule": "cosine"}
+
+# the shared UCR/UEA archives (docs/classification.md): ROCKET by default, --model for the nets
+UCR_ARCHIVES = ("GunPoint", "ItalyPowerDemand", "BasicMotions", "PickupGestureWiimoteZ")
+UCR_PRESETS = [
+    Preset(
+        "ucr",
+        "classify",
+        "ucr",
+        "rocket",
+        "a UCR/UEA archive (--archive NAME, files NAME_TRAIN/_TEST.ts in --data-dir): ROCKET, "
+        "or --model series-fcn|series-resnet|inceptiontime",
+        threads=1,
+        any_model=True,
+    ),
+    *(
+        Preset(
+            f"ucr-{name.lower()}",
+            "classify",
+            "ucr",
+            "rocket",
+            f"UCR/UEA {name}: ROCKET (10,000 kernels, ridge), or --model NAME",
+            data={"archive": name},
+            threads=1,
+            any_model=True,
+        )
+        for name in UCR_ARCHIVES
+    ),
+]
 
 PRESETS = {
     p.name: p
@@ -304,6 +338,17 @@ PRESETS = {
             "any CSV series: --data PATH --time-column T --target COLUMN [--model NAME]",
             train={"epochs": 10},
             threads=1,
+            any_model=True,
+        ),
+        *UCR_PRESETS,
+        Preset(
+            "train-classify",
+            "classify",
+            "file",
+            "rocket",
+            "a classifier of your own labelled cases (convseq train classify TRAIN --test TEST)",
+            threads=1,
+            listed=False,
             any_model=True,
         ),
         Preset(

@@ -33,7 +33,8 @@ def add_use_commands(sub) -> None:
         metavar="INPUT",
         help="text file, one text per line; '-' reads standard input; a .csv/.tsv/.jsonl/.json/"
         ".parquet table is read from its text column; for a forecasting run, a series table "
-        "with the run's time column and columns",
+        "with the run's time column and columns; for a run that classifies cases, a file of "
+        "cases (.ts, .tsv, UCR .txt, .csv)",
     )
     predict.add_argument("--all", action="store_true", help="forecasting: every window's forecast")
     predict.add_argument("--time-column", help="time column of a series (default: the run's)")
@@ -55,7 +56,9 @@ def add_use_commands(sub) -> None:
         "the common-sense baseline over every window of a series.",
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
-    evaluate.add_argument("data", metavar="DATA", help="labelled texts, or a series table")
+    evaluate.add_argument(
+        "data", metavar="DATA", help="labelled texts, a series table, or labelled cases"
+    )
     evaluate.add_argument("--time-column", help="time column of a series (default: the run's)")
     evaluate.add_argument("--text-column", help="text column (default: the run's)")
     evaluate.add_argument("--label-column", help="label column (default: the run's)")
@@ -107,7 +110,7 @@ def refuse_options(args, kind: str, names: tuple[str, ...]) -> None:
     """Options that belong to the other kind of run are refused, not silently ignored."""
     for name in names:
         if getattr(args, name, None) not in (None, False):
-            other = "text" if kind == "forecasting" else "forecasting"
+            other = {"forecasting": "text", "text": "forecasting"}.get(kind, "text or forecasting")
             raise UserError(
                 f"--{name.replace('_', '-')} is for {other} runs, and {args.run_dir} is a {kind} run"
             )
@@ -127,6 +130,7 @@ def table(rows: list[dict], columns: list[str], fmt: str) -> str:
 
 def cmd_predict(args) -> int:
     from convseq.data.text_files import read_texts
+    from convseq.inference.cases import CaseClassifier
     from convseq.inference.load import load_run
     from convseq.inference.series import SeriesForecaster
 
@@ -134,6 +138,13 @@ def cmd_predict(args) -> int:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     target = output_target(args.output, [args.input, args.run_dir])
     predictor = load_run(args.run_dir, args.device)
+    if isinstance(predictor, CaseClassifier):
+        from convseq.use_classify import predict_cases
+
+        refuse_options(args, "classify", ("all", "time_column", "text_column"))
+        rows = predict_cases(args, predictor)
+        emit(table(rows, ["case", "label", "probability"], args.format), target)
+        return 0
     if isinstance(predictor, SeriesForecaster):
         refuse_options(args, "forecasting", ("text_column",))
         return predict_series(args, predictor, target)
@@ -188,13 +199,19 @@ def predict_series(args, forecaster, target: Path | None) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from convseq.inference.cases import CaseClassifier
     from convseq.inference.load import load_run
     from convseq.inference.series import SeriesForecaster
     from convseq.pipelines.forecast import versus_baseline
 
     target = output_target(args.output, [args.data, args.run_dir])
     predictor = load_run(args.run_dir, args.device)
-    if isinstance(predictor, SeriesForecaster):
+    if isinstance(predictor, CaseClassifier):
+        from convseq.use_classify import evaluate_cases
+
+        refuse_options(args, "classify", ("time_column", "text_column", "label_column"))
+        scores = evaluate_cases(args, predictor)
+    elif isinstance(predictor, SeriesForecaster):
         refuse_options(args, "forecasting", ("text_column", "label_column"))
         scores = predictor.evaluate(read_series_input(args, predictor, args.data))
         label = f"{scores['data']}: {scores['windows']} windows, target {scores['target']!r}"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from convseq.atomic import write_text
 from convseq.errors import UserError
+from convseq.evaluation.compare_cases import cases_rows
 from convseq.wording import plural
 
 BASELINE_ORDER = ("common-sense", "mean", "ridge")
@@ -189,7 +190,7 @@ def compare(
                 f"runs folder {runs_dir} does not exist; run an experiment first or pass --runs DIR"
             )
         every = find_runs(runs_dir)
-        runs = [(folder, m) for folder, m in every if m.get("dataset") == name]
+        runs = [(f, m) for f, m in every if name in (m.get("dataset"), m.get("collection"))]
         if not runs:
             seen = sorted({str(m.get("dataset")) for _, m in every})
             hint = f"; datasets with runs there: {', '.join(seen)}" if seen else ""
@@ -198,6 +199,8 @@ def compare(
     if any(forecasts) and not all(forecasts):
         raise UserError("these runs mix classifiers and forecasters; compare each kind on its own")
     table = series_table(runs) if all(forecasts) else classification_table(runs, name)
+    if all(m.get("collection") for _, m in runs):  # UCR/UEA archives: one row per run
+        table = markdown_table(*cases_rows(runs))
     title = f"# {name}: {plural(len(runs), 'finished run')}\n\n"
     print(title + table, end="")
     if folders and not output:

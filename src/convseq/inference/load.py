@@ -18,6 +18,7 @@ from safetensors import safe_open
 from convseq.config import RunConfig
 from convseq.data.tokenize import load_tokenizer
 from convseq.errors import UserError
+from convseq.inference.cases import CaseClassifier
 from convseq.inference.series import SeriesForecaster, read_series_stats
 from convseq.inference.text import TextClassifier
 from convseq.models.registry import rebuild
@@ -106,6 +107,12 @@ def load_run(run_dir: str | Path, device: str = "cpu"):
         metrics = folder.read_json("metrics.json")
         stats = read_series_stats(folder, config)
         return SeriesForecaster(folder.path, config, model, stats, str(metrics.get("units") or ""))
+    if config.task == "classify":
+        cases = metadata.get("cases")
+        if not isinstance(cases, dict):
+            raise UserError(f"{run_dir} lacks its labels and scaling; the folder is incomplete")
+        return CaseClassifier(folder.path, config, model, metadata["shape"], cases["labels"],
+                              cases["scaling"], cases.get("train_counts"))  # fmt: skip
     text = metadata.get("text")
     tokenizer_path = folder.path / "tokenizer.json"
     if not isinstance(text, dict) or not tokenizer_path.is_file():

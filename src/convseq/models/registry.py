@@ -48,10 +48,22 @@ class SeriesShape:
     horizons: int = 1
 
 
-SHAPES = {"text": TextShape, "forecast": SeriesShape}
+@dataclass(frozen=True)
+class CaseShape:
+    """What labelled cases fix: channels, the training cases' longest length, the logits (1 for
+    two classes). Inputs are ``(cases, time, channels)``, NaN after each case's end."""
+
+    num_channels: int
+    length: int
+    num_outputs: int = 1
 
 
-def example_shape(task: str) -> TextShape | SeriesShape:
+SHAPES = {"text": TextShape, "forecast": SeriesShape, "classify": CaseShape}
+
+
+def example_shape(task: str) -> TextShape | SeriesShape | CaseShape:
+    if task == "classify":
+        return CaseShape(num_channels=2, length=40)
     return TextShape(vocab_size=50) if task == "text" else SeriesShape(num_features=3, window=96)
 
 
@@ -60,13 +72,17 @@ def example_input(shape, batch: int = 2, length: int = 64) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     if isinstance(shape, TextShape):
         return torch.randint(1, shape.vocab_size, (batch, length), generator=generator)
+    if isinstance(shape, CaseShape):  # the last case ends early: NaN padding after it
+        cases = torch.randn(batch, shape.length, shape.num_channels, generator=generator)
+        cases[-1, shape.length // 2 :] = float("nan")
+        return cases
     return torch.randn(batch, shape.window, shape.num_features, generator=generator)
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    task: str  # "text" or "forecast"
+    task: str  # "text", "forecast" or "classify"
     build: Callable[..., nn.Module]
     description: str
     defaults: dict  # every setting with its default: the builder's keyword-only arguments

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 from convseq.config import RunConfig
-from convseq.pipelines import forecast, text
+from convseq.pipelines import classify, forecast, text
 from convseq.runs import (
     RunFolder,
     check_fresh,
@@ -25,7 +25,7 @@ from convseq.runs import (
 from convseq.training import distributed
 from convseq.training.seed import preserved_random_state
 
-PIPELINES = {"text": text.run, "forecast": forecast.run}
+PIPELINES = {"text": text.run, "forecast": forecast.run, "classify": classify.run}
 
 
 def start(config: RunConfig, out: str | Path | None = None) -> RunFolder:
