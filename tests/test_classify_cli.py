@@ -33,7 +33,7 @@ def train(tmp_path, model: str, channels: int = 1) -> tuple:
 def test_train_predict_evaluate_export_on_a_tiny_archive(tmp_path, capsys, model):
     folder, out = train(tmp_path, model, channels=2)
     shown = capsys.readouterr().out
-    assert "1-NN Euclidean: acc" in shown and "majority class ('up')" in shown
+    assert "1-NN Euclidean: acc" in shown and "majority-class baseline ('up')" in shown
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("test_acc", "test_macro_f1", "baseline_test_acc", "nn_test_acc", "best_val_acc"):
         assert 0 <= metrics[key] <= 1, key

@@ -199,6 +199,7 @@ def predict_series(args, forecaster, target: Path | None) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from convseq.evaluation.classification import per_class_table
     from convseq.inference.cases import CaseClassifier
     from convseq.inference.load import load_run
     from convseq.inference.series import SeriesForecaster
@@ -228,13 +229,7 @@ def cmd_evaluate(args) -> int:
             f"({scores['baseline_class']!r}): acc {scores['baseline_acc']:.4f}, macro-F1 "
             f"{scores['baseline_macro_f1']:.4f}"
         )
-        width = max(len(label) for label in scores["per_class"]) + 2
-        print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
-        for label, s in scores["per_class"].items():
-            print(
-                f"{label:<{width}}{s['precision']:>10.4f}{s['recall']:>10.4f}{s['f1']:>10.4f}"
-                f"{s['support']:>10}"
-            )
+        print(per_class_table(scores["per_class"]))
     if target is not None:
         emit(json.dumps(scores, indent=2) + "\n", target)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from convseq.evaluation.classification import per_class_table
+
 
 def predict_cases(args, classifier) -> list[dict]:
     """One row per case of INPUT: its number (from 1), label and probability."""
@@ -22,9 +24,5 @@ def evaluate_cases(args, classifier) -> dict:
         f"{scores['macro_f1']:.4f} | majority-class baseline ({scores['baseline_class']!r}): acc "
         f"{scores['baseline_acc']:.4f}, macro-F1 {scores['baseline_macro_f1']:.4f}"
     )
-    width = max(len(label) for label in scores["per_class"]) + 2
-    print(f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
-    for label, s in scores["per_class"].items():
-        print(f"{label:<{width}}{s['precision']:>10.4f}{s['recall']:>10.4f}{s['f1']:>10.4f}"
-              f"{s['support']:>10}")  # fmt: skip
+    print(per_class_table(scores["per_class"]))
     return scores

@@ -93,6 +93,45 @@ def scores(true: np.ndarray, logits: np.ndarray, labels: list[str], majority: in
     }
 
 
+def split_metrics(name: str, scores: dict) -> dict:
+    """A split's entries in metrics.json, beside the majority-class baseline; the split
+    scored last keeps its per-class scores and confusion matrix."""
+    return {
+        f"{name}_macro_f1": scores["macro_f1"],
+        f"baseline_{name}_acc": scores["baseline_acc"],
+        f"baseline_{name}_macro_f1": scores["baseline_macro_f1"],
+        "baseline_class": scores["baseline_class"],
+        "per_class": scores["per_class"],
+        "confusion": {"split": name, "matrix": scores["confusion"]},
+    }
+
+
+def split_line(name: str, scores: dict) -> str:
+    """``val: acc a, macro-F1 f | majority-class baseline ('x'): acc b, macro-F1 g``."""
+    return (
+        f"{name}: acc {scores['acc']:.4f}, macro-F1 {scores['macro_f1']:.4f} | "
+        f"majority-class baseline ({scores['baseline_class']!r}): "
+        f"acc {scores['baseline_acc']:.4f}, macro-F1 {scores['baseline_macro_f1']:.4f}"
+    )
+
+
+def per_class_table(per_class: dict) -> str:
+    """Precision, recall, F1 and support of each class, one line each, under a header."""
+    width = max(len(label) for label in per_class) + 2
+    lines = [f"{'class':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for label, s in per_class.items():
+        lines.append(f"{label:<{width}}{s['precision']:>10.4f}{s['recall']:>10.4f}"
+                     f"{s['f1']:>10.4f}{s['support']:>10}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot_last_confusion(metrics: dict, labels: list[str], path: str | Path, dataset: str) -> None:
+    """confusion.png of the split scored last (test, when there is one)."""
+    split = metrics["confusion"]["split"]
+    plot_confusion(np.asarray(metrics["confusion"]["matrix"]), labels, path,
+                   title=f"{dataset}: {split} confusion (rows: true)")  # fmt: skip
+
+
 def plot_confusion(confusion: np.ndarray, labels: list[str], path: str | Path, title: str) -> None:
     """A heat map of counts, true classes as rows, each cell annotated."""
     confusion = np.asarray(confusion)

@@ -202,44 +202,25 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         **extra,
     }
 
-    def logits(name: str) -> np.ndarray:
-        x = inputs[name]
-        return predict(model, (x[i : i + 64] for i in range(0, len(x), 64))).numpy()
-
     for name in ("val", "test"):
         if name not in ids:
             continue
-        scores = classification.scores(ids[name], logits(name), labels, majority)
+        x = inputs[name]
+        raw = predict(model, (x[i : i + 64] for i in range(0, len(x), 64)))
+        scores = classification.scores(ids[name], raw.numpy(), labels, majority)
         if name == "test":
             metrics["test_acc"] = scores["acc"]
-            if entry.trainable:
-                metrics["test_loss"] = evaluate(
-                    model, task, ArrayBatches(inputs["test"], targets("test"), 64)
-                )["loss"]
-        metrics.update(
-            {
-                f"{name}_macro_f1": scores["macro_f1"],
-                f"baseline_{name}_acc": scores["baseline_acc"],
-                f"baseline_{name}_macro_f1": scores["baseline_macro_f1"],
-                "baseline_class": scores["baseline_class"],
-                f"nn_{name}_acc": baselines[f"nn_{name}_acc"],
-                f"nn_{name}_macro_f1": baselines[f"nn_{name}_macro_f1"],
-                "per_class": scores["per_class"],
-                "confusion": {"split": name, "matrix": scores["confusion"]},
-            }
-        )
+            if entry.trainable:  # rocket's scores are ridge outputs, not a trained loss
+                metrics["test_loss"] = task.loss(raw, targets("test")).item()
+        nearest = {key: baselines[f"nn_{name}_{key}"] for key in ("acc", "macro_f1")}
+        metrics.update(classification.split_metrics(name, scores))
+        metrics.update({f"nn_{name}_{key}": value for key, value in nearest.items()})
         print(
-            f"{name}: acc {scores['acc']:.4f}, macro-F1 {scores['macro_f1']:.4f} | majority "
-            f"class ({scores['baseline_class']!r}): acc {scores['baseline_acc']:.4f}, macro-F1 "
-            f"{scores['baseline_macro_f1']:.4f} | 1-NN Euclidean: acc "
-            f"{baselines[f'nn_{name}_acc']:.4f}, macro-F1 {baselines[f'nn_{name}_macro_f1']:.4f}"
+            f"{classification.split_line(name, scores)} | 1-NN Euclidean: acc "
+            f"{nearest['acc']:.4f}, macro-F1 {nearest['macro_f1']:.4f}"
         )
-    split = metrics["confusion"]["split"]
-    classification.plot_confusion(
-        np.asarray(metrics["confusion"]["matrix"]),
-        labels,
-        folder.file("confusion.png"),
-        title=f"{config.dataset}: {split} confusion (rows: true)",
+    classification.plot_last_confusion(
+        metrics, labels, folder.file("confusion.png"), config.dataset
     )
     metrics.update(
         seconds_per_epoch=seconds_per_epoch,

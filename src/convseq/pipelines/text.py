@@ -263,27 +263,10 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         if name == "test":
             loss = task.loss(raw, targets(split)).item()
             metrics.update(test_acc=scores["acc"], test_loss=loss)
-        metrics.update(
-            {
-                f"{name}_macro_f1": scores["macro_f1"],
-                f"baseline_{name}_acc": scores["baseline_acc"],
-                f"baseline_{name}_macro_f1": scores["baseline_macro_f1"],
-                "baseline_class": scores["baseline_class"],
-                "per_class": scores["per_class"],
-                "confusion": {"split": name, "matrix": scores["confusion"]},
-            }
-        )
-        print(
-            f"{name}: acc {scores['acc']:.4f}, macro-F1 {scores['macro_f1']:.4f} | "
-            f"majority-class baseline ({scores['baseline_class']!r}): "
-            f"acc {scores['baseline_acc']:.4f}, macro-F1 {scores['baseline_macro_f1']:.4f}"
-        )
-    split = metrics["confusion"]["split"]
-    classification.plot_confusion(
-        np.asarray(metrics["confusion"]["matrix"]),
-        data.labels,
-        folder.file("confusion.png"),
-        title=f"{config.dataset}: {split} confusion (rows: true)",
+        metrics.update(classification.split_metrics(name, scores))
+        print(classification.split_line(name, scores))
+    classification.plot_last_confusion(
+        metrics, data.labels, folder.file("confusion.png"), config.dataset
     )
     metrics.update(
         seconds_per_epoch=float(np.mean([row["seconds"] for row in trainer.history])),
