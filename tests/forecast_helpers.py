@@ -43,9 +43,12 @@ def write_series(path: Path, rows: int = 500, drop: tuple[int, ...] = (), lines=
 
 
 def train_forecast(data: Path, out: Path, *extra: str) -> int:
+    """A quick run of one model: series-cnn-gru unless ``extra`` names another (tests of
+    --model auto, the default, are in test_auto.py)."""
+    model = [] if "--model" in extra else ["--model", "series-cnn-gru"]
     return main(
         ["train", "forecast", str(data), "--time-column", "time", "--target", "load",
-         *QUICK, "--out", str(out), *extra]
+         *QUICK, *model, "--out", str(out), *extra]
     )  # fmt: skip
 
 

@@ -38,7 +38,9 @@ def test_api_refuses_bad_calls(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="has no setting 'epoch' \\(did you mean 'epochs'\\?\\)"):
         convseq.train_text(data, epoch=3)
     with pytest.raises(UserError, match="--embed-dim must be a whole number, got .wide."):
-        convseq.train_text(data, model_settings={"embed_dim": "wide"})
+        convseq.train_text(data, model="text-cnn", model_settings={"embed_dim": "wide"})
+    with pytest.raises(UserError, match="--embed-dim is a setting of text-cnn.*pass --model NAME"):
+        convseq.train_text(data, model_settings={"embed_dim": 64})  # the default, auto
     with pytest.raises(UserError, match="--classes needs at least two different classes"):
         convseq.train_text(data, classes=["neg", "neg"])
     assert not (tmp_path / "runs").exists()  # refused before any folder was made
@@ -54,6 +56,7 @@ def test_model_settings_as_a_dict_or_as_keywords_and_threads_left_alone(tmp_path
     data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 40))
     quick = dict(epochs=1, max_len=48, vocab_size=60, batch_size=16)
     before = torch.get_num_threads()
+    quick["model"] = "text-cnn"
     as_dict = convseq.train_text(
         data, model_settings={"embed_dim": 8}, channels=4, out=tmp_path / "a", **quick
     )

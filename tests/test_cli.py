@@ -172,7 +172,17 @@ def test_train_text_honours_threads_and_restores_them_after_an_error(tmp_path, m
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        argv = ["train", "text", str(data), "--threads", "1", "--out", str(tmp_path / "run")]
+        argv = [
+            "train",
+            "text",
+            str(data),
+            "--model",
+            "text-cnn",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ]
         assert main(argv) == 2
         assert seen == [1] and torch.get_num_threads() == 2
         assert not (tmp_path / "run").exists()  # stopped before training: nothing left behind

@@ -132,8 +132,9 @@ def test_the_command_sets_and_restores_threads_in_process(tmp_path, monkeypatch)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load",
-                *WINDOW, "--epochs", "1", "--threads", "3", "--out", str(tmp_path / "r")]  # fmt: skip
+        argv = ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column", "time", "--target", "load",
+                *WINDOW, "--epochs", "1", "--threads", "3", "--model", "series-cnn-gru",
+                "--out", str(tmp_path / "r")]  # fmt: skip
         assert main(argv) == 0
         assert seen == [3] and torch.get_num_threads() == 2
     finally:

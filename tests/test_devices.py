@@ -84,7 +84,7 @@ def test_device_and_precision_names():
 def test_a_mixed_precision_run_trains_records_and_predicts_on_the_cpu(precision, tmp_path, capsys):
     data = write_series(tmp_path / "load.csv")
     out = tmp_path / "run"
-    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load", *WINDOW,
+    argv = ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column", "time", "--target", "load", *WINDOW,
             "--epochs", "2", "--device", "cpu", "--precision", precision, "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     written = json.loads((out / "config.json").read_text())
@@ -105,7 +105,7 @@ def test_a_mixed_precision_run_trains_records_and_predicts_on_the_cpu(precision,
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_asking_for_a_gpu_on_a_cpu_machine_is_one_line(tmp_path, capsys):
     data = write_series(tmp_path / "load.csv")
-    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load", *WINDOW,
+    argv = ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column", "time", "--target", "load", *WINDOW,
             "--device", "cuda", "--out", str(tmp_path / "r")]  # fmt: skip
     refused(argv, capsys, "no CUDA GPU; pass --device cpu")
     assert not (tmp_path / "r").exists()

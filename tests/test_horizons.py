@@ -179,7 +179,17 @@ def test_the_onnx_export_gives_the_final_horizon(path_run):
 )
 def test_bad_settings_are_one_line_exit_2_and_leave_nothing(tmp_path, capsys, extra, message):
     data = write_series(tmp_path / "plant.csv", rows=ROWS)
-    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
+    argv = [
+        "train",
+        "forecast",
+        str(data),
+        "--model",
+        "series-cnn-gru",
+        "--time-column",
+        "time",
+        "--target",
+        "load",
+    ]
     refused([*argv, "--out", str(tmp_path / "run"), *extra], capsys, message)
     assert not (tmp_path / "run").exists()
 

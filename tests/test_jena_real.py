@@ -97,7 +97,7 @@ def test_a_users_file_that_steps_back_is_refused_naming_row_and_options(tmp_path
     lines, where = real_jena_rows()
     data = tmp_path / "weather.csv"
     data.write_text("\n".join(lines) + "\n")
-    base = ["train", "forecast", str(data), "--time-column", "Date Time", "--time-format",
+    base = ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column", "Date Time", "--time-format",
             "%d.%m.%Y %H:%M:%S", "--target", "T (degC)", *SMALL, *QUICK]  # fmt: skip
     err = refused([*base, "--out", str(tmp_path / "r")], capsys, f"line {where['step_back_line']}")
     assert "--time-order as-given" in err and "drop-repeats" in err and "sort" in err

@@ -136,7 +136,7 @@ def test_compare_on_a_text_data_set_shows_accuracy(tmp_path, capsys):
     data = write_csv(tmp_path / "reviews.csv", make_rows(SENTIMENT, 40))
     runs = tmp_path / "runs"
     for seed in ("0", "1"):
-        argv = ["train", "text", str(data), "--epochs", "1", "--max-len", "48",
+        argv = ["train", "text", str(data), "--model", "text-cnn", "--epochs", "1", "--max-len", "48",
                 "--seed", seed, "--out", str(runs / "nested" / f"seed{seed}")]  # fmt: skip
         assert main(argv) == 0
     capsys.readouterr()
@@ -159,7 +159,7 @@ def test_equal_accuracy_keeps_the_epoch_with_the_lower_loss(tmp_path):
     rows = [make_rows(SENTIMENT, 60, seed=s) for s in (0, 1)]
     data = write_csv(tmp_path / "easy.csv", rows[0] + rows[1])
     out = tmp_path / "run"
-    argv = ["train", "text", str(data), "--epochs", "8", "--max-len", "48", "--lr", "0.01",
+    argv = ["train", "text", str(data), "--model", "text-cnn", "--epochs", "8", "--max-len", "48", "--lr", "0.01",
             "--optimizer", "adam", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     with open(out / "history.csv") as f:
@@ -196,7 +196,21 @@ def test_the_embedding_is_sized_by_the_fitted_vocabulary(tmp_path):
     data = write_csv(tmp_path / "small.csv", make_rows(SENTIMENT, 40))
     out = tmp_path / "run"
     assert (
-        main(["train", "text", str(data), "--epochs", "1", "--max-len", "48", "--out", str(out)])
+        main(
+            [
+                "train",
+                "text",
+                str(data),
+                "--model",
+                "text-cnn",
+                "--epochs",
+                "1",
+                "--max-len",
+                "48",
+                "--out",
+                str(out),
+            ]
+        )
         == 0
     )
     metrics = json.loads((out / "metrics.json").read_text())
@@ -252,7 +266,21 @@ def test_small_wording(tmp_path, capsys):
     data = write_csv(tmp_path / "t.csv", make_rows(SENTIMENT, 40))
     run = tmp_path / "run"
     assert (
-        main(["train", "text", str(data), "--epochs", "1", "--max-len", "48", "--out", str(run)])
+        main(
+            [
+                "train",
+                "text",
+                str(data),
+                "--model",
+                "text-cnn",
+                "--epochs",
+                "1",
+                "--max-len",
+                "48",
+                "--out",
+                str(run),
+            ]
+        )
         == 0
     )
     capsys.readouterr()
@@ -262,11 +290,26 @@ def test_small_wording(tmp_path, capsys):
     assert main(["predict", str(run), str(lines)]) == 0
     assert "1 empty line got no prediction" in capsys.readouterr().err
     err = refused(
-        ["train", "text", str(data), "--max-len", "30", "--out", str(tmp_path / "r")], capsys, "41"
+        [
+            "train",
+            "text",
+            str(data),
+            "--model",
+            "text-cnn",
+            "--max-len",
+            "30",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capsys,
+        "41",
     )
     assert "5 x 7 + 6" in err  # why 41: the convolutions and the pool need that many tokens
     for argv, flags in (
-        (["train", "forecast", "--help"], ("--calendar", "--residual")),
+        (
+            ["train", "forecast", "--model", "series-cnn-gru", "--help"],
+            ("--calendar", "--residual"),
+        ),
         (["run", "etth1-tcn", "--help"], ("--calendar", "--linear-member")),
     ):
         with pytest.raises(SystemExit):

@@ -261,7 +261,20 @@ def test_a_bag_trains_on_three_classes(tmp_path):
 
     data = write_csv(tmp_path / "topics.csv", make_rows(TOPICS, 90))
     out = tmp_path / "run"
-    argv = ["train", "text", str(data), *QUICK, "--epochs", "3", "--lr", "0.05", "--out", str(out)]
+    argv = [
+        "train",
+        "text",
+        str(data),
+        "--model",
+        "text-cnn",
+        *QUICK,
+        "--epochs",
+        "3",
+        "--lr",
+        "0.05",
+        "--out",
+        str(out),
+    ]
     assert main([*argv, "--model", "text-ngram-bag"]) == 0
     bag = convseq.load(out).model
     assert isinstance(bag, NgramBag) and bag.num_outputs == 3 and bag.fitted

@@ -111,7 +111,7 @@ def test_train_text_resumes_too(tmp_path):
     from tests.text_helpers import QUICK, SENTIMENT, make_rows, write_csv
 
     data = write_csv(tmp_path / "d.csv", make_rows(SENTIMENT, 60))
-    argv = ["train", "text", str(data), *QUICK, "--epochs", "3"]
+    argv = ["train", "text", str(data), "--model", "text-cnn", *QUICK, "--epochs", "3"]
     assert main([*argv, "--out", str(tmp_path / "full")]) == 0
     run_and_kill([*argv, "--out", str(tmp_path / "killed")], "mid-epoch", 2, batches_before=1)
     assert main(["train", "text", "--resume", str(tmp_path / "killed")]) == 0

@@ -156,7 +156,17 @@ def test_a_linear_member_is_refused_for_other_models(tmp_path, capsys, model):
     from tests.forecast_helpers import write_series
 
     data = write_series(tmp_path / "plant.csv", rows=400)
-    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
+    argv = [
+        "train",
+        "forecast",
+        str(data),
+        "--model",
+        "series-cnn-gru",
+        "--time-column",
+        "time",
+        "--target",
+        "load",
+    ]
     argv += ["--model", model, "--linear-member", "--out", str(tmp_path / "run")]
     with pytest.raises(SystemExit) as exited:  # not a setting of this model: argparse refuses
         main(argv)

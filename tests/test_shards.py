@@ -153,7 +153,7 @@ def test_train_forecast_takes_shards_and_records_them(tmp_path, capsys):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["config"]["train"]["shards"] == 2
     refused(
-        ["train", "forecast", str(data), "--time-column", "time", "--target", "load",
+        ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column", "time", "--target", "load",
          *WINDOW, "--model", "series-tcn", "--shards", "2", "--out", str(tmp_path / "tcn")],
         capsys,
         "--shards 1",

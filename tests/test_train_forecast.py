@@ -202,7 +202,17 @@ def bad_file(tmp_path, kind: str) -> Path:
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, kind, extra, message):
     data = bad_file(tmp_path, kind)
     out = tmp_path / "run"
-    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
+    argv = [
+        "train",
+        "forecast",
+        str(data),
+        "--model",
+        "series-cnn-gru",
+        "--time-column",
+        "time",
+        "--target",
+        "load",
+    ]
     refused([*argv, *QUICK, "--out", str(out), *extra], capsys, message)
     assert not out.exists()
 
@@ -210,7 +220,17 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, kind,
 def test_an_unknown_model_setting_is_one_line_exit_2(tmp_path, capsys):
     # every model setting is a flag of its own: a misspelt one is not a flag
     data = write_series(tmp_path / "plant.csv")
-    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
+    argv = [
+        "train",
+        "forecast",
+        str(data),
+        "--model",
+        "series-cnn-gru",
+        "--time-column",
+        "time",
+        "--target",
+        "load",
+    ]
     with pytest.raises(SystemExit) as exited:
         main([*argv, *QUICK, "--hiden", "8", "--out", str(tmp_path / "run")])
     assert exited.value.code == 2
@@ -223,7 +243,17 @@ def test_undecodable_file_can_be_read_with_its_encoding(tmp_path, capsys):
     data = tmp_path / "latin.csv"
     text = "\n".join(series_lines(500)).replace("time,load,temp", "time,load,temp\u00e9")
     data.write_bytes(text.encode("latin-1"))
-    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load"]
+    argv = [
+        "train",
+        "forecast",
+        str(data),
+        "--model",
+        "series-cnn-gru",
+        "--time-column",
+        "time",
+        "--target",
+        "load",
+    ]
     refused(
         [*argv, *QUICK, "--out", str(tmp_path / "r")], capsys, "pass its encoding, e.g. --encoding"
     )
@@ -232,12 +262,16 @@ def test_undecodable_file_can_be_read_with_its_encoding(tmp_path, capsys):
 
 def test_missing_target_and_existing_run_are_refused(gappy_run, tmp_path, capsys):
     data, out, _ = gappy_run
-    refused(["train", "forecast", str(data), "--time-column", "time"], capsys, "pass --target")
+    refused(
+        ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column", "time"],
+        capsys,
+        "pass --target",
+    )
     refused(["train", "forecast"], capsys, "needs your data: pass DATA")
     refused(["train", "forcast", str(data)], capsys, "(did you mean 'forecast'?)")
     before = (out / "metrics.json").read_text()
     refused(
-        ["train", "forecast", str(data), "--time-column", "time", "--target", "load",
+        ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column", "time", "--target", "load",
          "--out", str(out)],
         capsys,
         "already holds a finished run",
@@ -271,7 +305,7 @@ def history_without_timings(folder: Path) -> list[dict]:
 
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     data = write_series(tmp_path / "plant.csv", drop=GAPPY)
-    argv = ["train", "forecast", str(data), "--time-column", "time", "--target", "load",
+    argv = ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column", "time", "--target", "load",
             *QUICK, "--epochs", "3", "--fill", "ffill"]  # fmt: skip
     assert main([*argv, "--out", str(tmp_path / "full")]) == 0
     killed = tmp_path / "killed"
@@ -323,7 +357,7 @@ def test_api_trains_and_refuses_bad_calls(tmp_path, monkeypatch):
     data = write_series(tmp_path / "plant.csv")
     forecaster = convseq.train_forecast(
         data, time_column="time", target="temp", features=["temp"], lookback=24, step=1,
-        delay=2, epochs=1, out=tmp_path / "run",
+        delay=2, epochs=1, model="series-cnn-gru", out=tmp_path / "run",
     )  # fmt: skip
     assert forecaster.columns == ["temp"] and forecaster.horizon == 3
     assert forecaster.predict(data).time == datetime(2020, 1, 21, 22)  # 3 h after the last row

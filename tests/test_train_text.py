@@ -93,7 +93,7 @@ def test_empty_texts_are_skipped_with_a_count(tmp_path, capsys):
 def bad(argv, capsys, tmp_path, message):
     out = tmp_path / "run"
     try:
-        code = main(["train", "text", *argv, "--out", str(out)])
+        code = main(["train", "text", "--model", "text-cnn", *argv, "--out", str(out)])
     except SystemExit as exit:  # argparse's own errors (a mistyped option) exit in place
         code = exit.code
     err = capsys.readouterr().err
@@ -186,7 +186,7 @@ def test_existing_folder_is_never_overwritten(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    assert main(["train", "text", str(data), "--out", str(out)]) == 2
+    assert main(["train", "text", str(data), "--model", "text-cnn", "--out", str(out)]) == 2
     assert "is not empty" in capsys.readouterr().err
     assert (out / "precious.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
 
@@ -234,7 +234,12 @@ def test_train_text_takes_its_length_from_the_data_and_records_it(tmp_path, caps
     rows += [(" ".join(["long"] * 300) + " great", "pos")]  # one long text: cut, not the norm
     data = write_csv(tmp_path / "t.csv", rows)
     out = tmp_path / "run"
-    assert main(["train", "text", str(data), "--epochs", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            ["train", "text", str(data), "--model", "text-cnn", "--epochs", "1", "--out", str(out)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     chosen = json.loads((out / "config.json").read_text())["config"]["shaping"]["max_len"]
     words = sorted(len(text.split()) for text, _ in rows)
@@ -246,7 +251,19 @@ def test_train_text_takes_its_length_from_the_data_and_records_it(tmp_path, caps
     lines.write_text("great fun\n" + " ".join(["long"] * 500) + "\n")
     assert main(["predict", str(out), str(lines)]) == 0  # prediction encodes to the same length
     fixed = tmp_path / "fixed"
-    argv = ["train", "text", str(data), "--epochs", "1", "--max-len", "64", "--out", str(fixed)]
+    argv = [
+        "train",
+        "text",
+        str(data),
+        "--model",
+        "text-cnn",
+        "--epochs",
+        "1",
+        "--max-len",
+        "64",
+        "--out",
+        str(fixed),
+    ]
     assert main(argv) == 0
     assert json.loads((fixed / "config.json").read_text())["config"]["shaping"]["max_len"] == 64
 
@@ -270,7 +287,7 @@ def test_unlabelled_texts_of_ones_own_pretrain_the_region_vectors(tmp_path, caps
     metrics = json.loads((out / "metrics.json").read_text())
     train_texts = 32  # 80% of the 40 rows
     assert metrics["pretrain_texts"] == train_texts + 3
-    no_pretraining = ["train", "text", str(data), "--unlabelled", str(extra),
+    no_pretraining = ["train", "text", str(data), "--model", "text-cnn", "--unlabelled", str(extra),
                       "--out", str(tmp_path / "r")]  # fmt: skip
     refused(no_pretraining, capsys, "--unlabelled is read only to pretrain region vectors")
     assert not (tmp_path / "r").exists()

@@ -54,4 +54,7 @@ def write_folders(path: Path, rows) -> Path:
 
 
 def train(data: Path, out: Path, *extra: str) -> int:
-    return main(["train", "text", str(data), *QUICK, "--out", str(out), *extra])
+    """A quick run of one model: text-cnn unless ``extra`` names another (tests of --model
+    auto, the default, are in test_auto.py)."""
+    model = [] if "--model" in extra else ["--model", "text-cnn"]
+    return main(["train", "text", str(data), *QUICK, *model, "--out", str(out), *extra])

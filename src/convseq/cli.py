@@ -138,15 +138,14 @@ def settings_parser(preset, model: str, prog: str, data_help: str = "") -> OneLi
         for name, kind, _, meta in field_specs(cls):
             if not (data_help and name == "data"):
                 add_flag(group, name, kind, defaults[role][name], meta["help"], meta["choices"])
-    entry = get_model(model, preset.task)
-    group = parser.add_argument_group(f"model {model}: {entry.description}")
+    group = parser.add_argument_group(f"model {model}: {preset.model_description(model)}")
     if preset.any_model:
         group.add_argument(
             "--model",
             help=f"model to train (default: {preset.model}); --help with it lists its settings",
         )
     for name, default in preset.model_defaults(model).items():
-        add_flag(group, name, setting_type(default), default, entry.help.get(name, name))
+        add_flag(group, name, setting_type(default), default, get_model(model).help.get(name, name))
     run = parser.add_argument_group("run")
     run.add_argument("--out", help=f"run folder (default: runs/{preset.name}/TIMESTAMP)")
     run.add_argument(

@@ -214,6 +214,12 @@ class Training(Settings):
         "GPU that has it, else fp32",
         choices=PRECISIONS,
     )
+    budget: float = option(
+        15.0,  # presets.AUTO_BUDGET
+        "with --model auto: minutes for all candidates together (each trainer stops after the "
+        "epoch that would pass its share; its best epoch is kept)",
+        above=0,
+    )
 
     def check(self) -> None:
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
@@ -533,6 +539,7 @@ class RunConfig:
     model: str
     model_settings: dict
     frame: object = None
+    deadline: float | None = None  # time.monotonic() by which training stops (--model auto)
 
     @property
     def source_kind(self) -> str:

@@ -15,6 +15,11 @@ class UserError(Exception):
     """A problem with the user's input, with the fix in the message."""
 
 
+class ModelDoesNotFit(UserError):
+    """The data is fine but too small for this model (windows or texts too short): a run of
+    that model stops, and ``--model auto`` leaves the model out."""
+
+
 def closest(name: str, choices) -> str:
     """A ' (did you mean X?)' hint for a misspelt name, or '' when nothing is close."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

@@ -24,8 +24,12 @@ from convseq.config import (
     TextFiles,
     UcrArchive,
     field_specs,
+    flag,
 )
 from convseq.errors import UserError, closest
+
+AUTO_BUDGET = 15.0  # minutes: --budget's default (config.Training)
+AUTO = "auto"  # --model auto: candidates trained and chosen on validation (pipelines/auto.py)
 
 
 @dataclass(frozen=True)
@@ -71,34 +75,60 @@ class Preset:
         """The model's registry defaults, with this preset's changes when it is the preset's model."""
         from convseq.models.registry import get_model  # torch loads here, not at `import convseq`
 
+        if model == AUTO:
+            return {}  # each candidate has its own
         entry = get_model(model, self.task)
         return entry.settings(self.model_settings if model == self.model else {})
 
+    def model_description(self, model: str) -> str:
+        from convseq.models.registry import get_model
+
+        if model == AUTO:
+            return auto_description(self.task)
+        return get_model(model, self.task).description
+
     def make_run(self, options: dict, model: str | None = None, frame=None) -> RunConfig:
         """A checked run of this preset with ``options`` (flat setting names) changed."""
-        from convseq.models.registry import get_model  # torch loads here, not at `import convseq`
+        from convseq.models.registry import get_model, list_models  # torch loads here
 
         model = model or self.model
         if model != self.model and not self.any_model:
             raise UserError(f"preset {self.name!r} trains {self.model}; it has no --model option")
-        entry = get_model(model, self.task)
         values = self.defaults()
+        if model == AUTO:
+            time_column = values["source"].get("time_column")
+            options = auto_options(self.task, options, bool(time_column))
+        elif options.get("budget", AUTO_BUDGET) != AUTO_BUDGET:
+            raise UserError("--budget times --model auto; pass --model auto, or leave --budget out")
+        entry = None if model == AUTO else get_model(model, self.task)
+        model_defaults = entry.defaults if entry else {}  # auto's candidates have their own
         settings = dict(self.model_settings) if model == self.model else {}
         for key, value in options.items():
             role = next((r for r, v in values.items() if key in v), None)
             if role is not None:
                 values[role][key] = value
-            elif key in entry.defaults:
+            elif key in model_defaults:
                 settings[key] = value
+            elif entry is None and models_with(self.task, key):
+                raise UserError(
+                    f"{flag(key)} is a setting of {', '.join(models_with(self.task, key))}; "
+                    "--model auto picks its candidates' settings itself, so pass --model NAME "
+                    "to set it"
+                )
             else:
-                known = [n for v in values.values() for n in v] + list(entry.defaults)
+                models = [entry.name] if entry else list_models(self.task)
+                known = [n for v in values.values() for n in v]
+                known += [k for name in models for k in get_model(name).defaults]
                 raise UserError(
                     f"{self.name} has no setting {key!r}{closest(key, known)}; "
                     f"'{self.command} --help' lists them"
                 )
         groups = {role: self.groups[role](**v) for role, v in values.items()}
-        settings = entry.settings(settings)
-        entry.check(settings)
+        if entry:
+            settings = entry.settings(settings)
+            entry.check(settings)
+        else:  # recorded in config.json: what the user fixed for every candidate
+            settings = {"fixed_training": fixed_training(self.task, options)}
         return RunConfig(
             self.task,
             self.name,
@@ -355,7 +385,7 @@ PRESETS = {
             "train-text",
             "text",
             "file",
-            "text-cnn",
+            AUTO,
             "a text classifier on your own labelled file (convseq train text DATA)",
             data={"max_len": 0},  # the length from the data
             listed=False,
@@ -365,7 +395,7 @@ PRESETS = {
             "train-forecast",
             "forecast",
             "file",
-            "series-cnn-gru",
+            AUTO,
             "a forecaster on your own series (convseq train forecast DATA)",
             train={"epochs": 10},
             threads=1,
@@ -374,6 +404,67 @@ PRESETS = {
         ),
     )
 }
+
+
+# ------------------------------------------------------------ --model auto
+@dataclass(frozen=True)
+class Candidate:
+    model: str
+    settings: dict = field(default_factory=dict)  # beyond the model's registry defaults
+    train: dict = field(default_factory=dict)  # its own training recipe
+
+
+CANDIDATES = {
+    "text": (
+        # cheap and strong on long texts: first, so the region CNN gets the time left
+        Candidate("text-ngram-bag", train={"epochs": 3, "patience": 1}),
+        Candidate(
+            "text-region-cnn",
+            {"pretrain_epochs": 1},  # region vectors from the training (and --unlabelled) texts
+            {"epochs": 3, "batch_size": 100, "lr": 4e-3, **ONE_CYCLE_ADAM},
+        ),
+    ),
+    "forecast": (
+        Candidate(
+            "series-tcn",
+            {"linear_member": True},
+            {**TCN_TRAIN, "loss": "huber", "epochs": 20},  # as etth1-tcn
+        ),
+        Candidate("series-cnn-gru", train={"epochs": 20}),
+        Candidate("series-cnn", train={"epochs": 10}),
+    ),
+}
+# data settings --model auto changes unless the user gave them: what its candidates need
+SHAPING = {"text": {"vocab_size": 30_000, "length_buckets": True}, "forecast": {}}
+
+
+def auto_description(task: str) -> str:
+    names = " / ".join(c.model for c in CANDIDATES.get(task, ()))
+    return f"the best of {names} (or their average) on validation, within --budget"
+
+
+def models_with(task: str, key: str) -> list[str]:
+    """The registered models of ``task`` that have the setting ``key``."""
+    from convseq.models.registry import get_model, list_models
+
+    return [name for name in list_models(task) if key in get_model(name).defaults]
+
+
+def auto_options(task: str, options: dict, has_time: bool) -> dict:
+    """The user's options with --model auto's data defaults (the user's own win)."""
+    if task not in CANDIDATES:
+        raise UserError(f"--model auto trains text classifiers and forecasters, not {task}; "
+                        "pass --model NAME")  # fmt: skip
+    chosen = {**SHAPING[task], **options}
+    if task == "forecast" and has_time and "calendar" not in options:
+        chosen["calendar"] = True  # daily and yearly cycles, which real series have
+    return chosen
+
+
+def fixed_training(task: str, options: dict) -> list[str]:
+    """Training settings of the candidates' recipes that the user set: theirs, for every one."""
+    recipes = {k for c in CANDIDATES[task] for k in c.train}
+    return sorted(k for k in options if k in recipes)
 
 
 def get_preset(name: str) -> Preset:

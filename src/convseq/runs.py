@@ -11,6 +11,7 @@ leaves nothing behind.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -140,6 +141,15 @@ class RunFolder:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json(self.file("metrics.json"), metrics)
+
+    def finish(self, metrics: dict) -> None:
+        """metrics.json, last, with the weights' checksum (which lets loading tell a damaged
+        weights file from a good one); the checkpoint goes."""
+        weights = self.path / "model.safetensors"
+        if weights.exists():
+            metrics["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+        self.write_metrics(metrics)
+        (self.path / "checkpoint.pt").unlink(missing_ok=True)
 
     def save_weights(self, model, metadata: dict) -> None:
         """The weights, device-free, with what rebuilds the model (name, shape, settings)."""

@@ -25,7 +25,8 @@ BASELINE_ORDER = ("common-sense", "mean", "ridge")
 
 def find_runs(runs_dir: Path) -> list[tuple[Path, dict]]:
     """Every finished run at any depth under ``runs_dir``."""
-    return read_runs(sorted(p.parent for p in runs_dir.rglob("metrics.json")))
+    runs = read_runs(sorted(p.parent for p in runs_dir.rglob("metrics.json")))
+    return [(path, m) for path, m in runs if "candidate_of" not in m]  # --model auto's parts
 
 
 def read_runs(folders: list[Path]) -> list[tuple[Path, dict]]:

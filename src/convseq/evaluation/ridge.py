@@ -45,7 +45,8 @@ def _mae(windows: Windows, target_index: int, weights: np.ndarray) -> np.ndarray
 
 
 def ridge_baseline(train: Windows, val: Windows, test: Windows, target_index: int) -> dict:
-    """Validation and test MAE (normalized) of the ridge map, and the penalty chosen on validation."""
+    """Validation and test MAE (normalized) of the ridge map, the penalty chosen on validation,
+    and the map's weights (one per step of the window, read from the oldest)."""
     width = train.length
     gram, moment = np.zeros((width, width)), np.zeros(width)
     for begin, end in _chunks(train):
@@ -61,4 +62,5 @@ def ridge_baseline(train: Windows, val: Windows, test: Windows, target_index: in
         "val_mae": float(val_mae[best]),
         "test_mae": float(test_mae),
         "penalty": PENALTIES[best],
+        "weights": weights[:, best].copy(),
     }

@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from convseq.config import coerce, flag
 from convseq.errors import UserError, closest
+from convseq.models.ensemble import Ensemble
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,10 @@ def build_model(name: str, shape, settings: dict | None = None) -> nn.Module:
 
 
 def rebuild(metadata: dict) -> nn.Module:
-    """A model from the name, shape and settings recorded with its weights."""
+    """A model from the name, shape and settings recorded with its weights; an average of
+    models (``--model auto``) from its members' records."""
+    if "members" in metadata:
+        return Ensemble([rebuild(member) for member in metadata["members"]])
     entry = get_model(metadata["model"])
     shape = dict(metadata["shape"])
     if "absolute_features" in shape:  # a tuple, written to JSON as a list

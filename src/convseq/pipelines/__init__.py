@@ -9,11 +9,11 @@ interrupted later says how to resume it.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from convseq.config import RunConfig
-from convseq.pipelines import classify, forecast, text
+from convseq.pipelines import auto, classify, forecast, text
+from convseq.presets import AUTO
 from convseq.runs import (
     RunFolder,
     check_fresh,
@@ -57,7 +57,8 @@ def resume(
 def execute(config: RunConfig, folder: RunFolder, changed: dict | None = None) -> RunFolder:
     try:
         with preserved_random_state():  # a library run leaves the caller's generators alone
-            metrics = PIPELINES[config.task](config, folder)
+            pipeline = auto.run if config.model == AUTO else PIPELINES[config.task]
+            metrics = pipeline(config, folder)
     except KeyboardInterrupt as interrupt:
         if (folder.path / "history.csv").exists():
             interrupt.resume_command = resume_command(config.preset, folder.path)
@@ -74,11 +75,7 @@ def execute(config: RunConfig, folder: RunFolder, changed: dict | None = None) -
     if changed:
         metrics["resumed_with"] = changed
         save_config(folder, config)
-    weights = folder.path / "model.safetensors"
-    if weights.exists():  # lets loading tell a damaged weights file from a good one
-        metrics["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
-    folder.write_metrics(metrics)
-    (folder.path / "checkpoint.pt").unlink(missing_ok=True)
+    folder.finish(metrics)
     shown = [
         f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
         for k, v in metrics.items()

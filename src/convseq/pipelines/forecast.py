@@ -29,7 +29,7 @@ from convseq.data.series import (
 from convseq.data.splits import SPLIT_NAMES, parse_splits
 from convseq.data.time_index import fill_gaps, find_gaps
 from convseq.data.windows import Windows
-from convseq.errors import UserError
+from convseq.errors import ModelDoesNotFit, UserError
 from convseq.evaluation.plots import plot_curves
 from convseq.evaluation.ridge import ridge_baseline
 from convseq.models.ensemble import members_of
@@ -38,7 +38,7 @@ from convseq.models.summary import summarize
 from convseq.runs import RunFolder
 from convseq.training.seed import seed_everything
 from convseq.training.tasks import make_task
-from convseq.training.trainer import Trainer, evaluate
+from convseq.training.trainer import Trainer, evaluate, predict
 from convseq.wording import plural
 
 NOT_FILLED = (
@@ -183,6 +183,7 @@ def baseline_scores(prepared: Prepared, task, shape: SeriesShape) -> dict[str, f
     for key in list(scores):
         scores[f"{key}_units"] = scores[key] * prepared.target_std
     scores["ridge_baseline_penalty"] = ridge["penalty"]
+    scores["ridge_weights"] = ridge["weights"]  # taken out before metrics.json
     return scores
 
 
@@ -196,8 +197,13 @@ def versus_baseline(label: str, mae: float, base: float, scale: float, units: st
     )
 
 
-def run(config: RunConfig, folder: RunFolder) -> dict:
-    """Train (or just score a baseline) and test a forecaster into ``folder``; the metrics."""
+def run(config: RunConfig, folder: RunFolder, outputs: dict | None = None) -> dict:
+    """Train (or just score a baseline) and test a forecaster into ``folder``; the metrics.
+
+    ``outputs``, when given, receives the validation and test forecasts with their
+    targets (normalized), and the ridge map's weights (what ``--model auto`` compares,
+    averages or falls back to).
+    """
     seed = config.train.seed
     if not config.shaping.target:
         raise UserError(f"{config.preset} needs the column to forecast: pass --target COLUMN")
@@ -235,7 +241,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     min_length = getattr(model, "min_length", 1)
     if prepared.train.length < min_length:
         why = getattr(model, "min_length_why", "")
-        raise UserError(
+        raise ModelDoesNotFit(
             f"windows of {prepared.train.length} steps (lookback {config.shaping.lookback} / "
             f"step {config.shaping.step}) are too short for {config.model}, which needs "
             f"{min_length}{f' ({why})' if why else ''}; raise --lookback or lower --step"
@@ -254,6 +260,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         horizons=shape.horizons,
     )
     baselines = baseline_scores(prepared, task, shape)
+    ridge_weights = baselines.pop("ridge_weights")
     scale = prepared.target_std
     shown = f" {units}" if units else ""
     for label, prefix in (
@@ -282,6 +289,12 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         model, {"model": config.model, "shape": asdict(shape), "settings": config.model_settings}
     )
     test_mae = evaluate(model, task, prepared.test)["mae"]
+    if outputs is not None:
+        for name, windows in (("val", prepared.val), ("test", prepared.test)):
+            forecasts = predict(model, (inputs for inputs, _ in windows.epoch(0)))
+            targets = torch.cat([targets for _, targets in windows.epoch(0)])
+            outputs[name] = (forecasts, targets)
+        outputs.update(ridge_weights=ridge_weights, scale=prepared.target_std)
     for label, mae, base in (
         ("validation", best_val, baselines["baseline_val_mae"]),
         ("test", test_mae, baselines["baseline_test_mae"]),
@@ -323,7 +336,13 @@ def _train(model, task, prepared: Prepared, config: RunConfig, folder: RunFolder
         )
 
     trainer = Trainer(
-        model, task, config.train, folder.shared("checkpoint.pt"), on_epoch_end=after_epoch
+        model,
+        task,
+        config.train,
+        folder.shared("checkpoint.pt"),
+        on_epoch_end=after_epoch,
+        deadline=config.deadline,
+        final_passes=2 + prepared.test.num_windows / prepared.val.num_windows,
     )
     trainer.fit(prepared.train, prepared.val)
     return trainer

@@ -24,7 +24,7 @@ from convseq.data.imdb import LABELS as IMDB_LABELS
 from convseq.data.imdb import TextSplit, load_imdb, pick, split_imdb, subset
 from convseq.data.text_files import check_classes, read_labelled_texts, read_texts
 from convseq.data.tokenize import encode, fit_tokenizer, save_tokenizer
-from convseq.errors import UserError
+from convseq.errors import ModelDoesNotFit, UserError
 from convseq.evaluation import classification
 from convseq.evaluation.plots import plot_curves
 from convseq.models.registry import TextShape, get_model
@@ -125,8 +125,12 @@ def stratified_split(labels: list[int], fraction: float, seed: int) -> tuple[lis
     return rng.permutation(train).tolist(), rng.permutation(val).tolist()
 
 
-def run(config: RunConfig, folder: RunFolder) -> dict:
-    """Train and score a text classifier into ``folder``; the metrics for metrics.json."""
+def run(config: RunConfig, folder: RunFolder, outputs: dict | None = None) -> dict:
+    """Train and score a text classifier into ``folder``; the metrics for metrics.json.
+
+    ``outputs``, when given, receives each split's raw outputs and classes, the
+    class names and the majority class (what ``--model auto`` compares and averages).
+    """
     began, cpu_began = time.perf_counter(), time.process_time()
     shaping, train_settings, seed = config.shaping, config.train, config.train.seed
     seed_everything(seed)
@@ -170,7 +174,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     )
     if shaping.max_len < min_length:
         why = getattr(model, "min_length_why", "")
-        raise UserError(
+        raise ModelDoesNotFit(
             f"--max-len {shaping.max_len} is too short for {config.model}, which needs at least "
             f"{min_length} tokens{f' ({why})' if why else ''}; pass --max-len {min_length} or more"
         )
@@ -213,7 +217,13 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         )
 
     trainer = Trainer(
-        model, task, train_settings, folder.shared("checkpoint.pt"), on_epoch_end=after_epoch
+        model,
+        task,
+        train_settings,
+        folder.shared("checkpoint.pt"),
+        on_epoch_end=after_epoch,
+        deadline=config.deadline,
+        final_passes=1 + (len(data.test) / len(data.val) if data.test is not None else 0),
     )
     trainer.fit(
         batches(x_train, targets(data.train), train_settings.batch_size, shuffle=True),
@@ -245,7 +255,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         **prepared,
     }
 
-    def outputs(split: TextSplit) -> torch.Tensor:
+    def raw_outputs(split: TextSplit) -> torch.Tensor:
         """The model's raw outputs in the split's order, in one pass (length buckets if used)."""
         data_batches = batches(as_ids(split.texts), targets(split), 256)
         raw = predict(model, (inputs for inputs, _ in data_batches.epoch(0)))
@@ -258,13 +268,17 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     for name, split in (("val", data.val), ("test", data.test)):
         if split is None:
             continue
-        raw = outputs(split)
+        raw = raw_outputs(split)
+        if outputs is not None:
+            outputs[name] = (raw, np.asarray(split.labels))
         scores = classification.scores(np.asarray(split.labels), raw.numpy(), data.labels, majority)
         if name == "test":
             loss = task.loss(raw, targets(split)).item()
             metrics.update(test_acc=scores["acc"], test_loss=loss)
         metrics.update(classification.split_metrics(name, scores))
         print(classification.split_line(name, scores))
+    if outputs is not None:
+        outputs.update(labels=data.labels, majority=majority)
     classification.plot_last_confusion(
         metrics, data.labels, folder.file("confusion.png"), config.dataset
     )

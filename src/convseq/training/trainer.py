@@ -56,6 +56,8 @@ class Trainer:
         checkpoint: str | Path | None = None,
         on_epoch_end: Callable[[dict], None] | None = None,
         progress: bool = True,
+        deadline: float | None = None,
+        final_passes: float = 1.0,
     ):
         self.ranks = distributed.current()
         self.device = resolve_device(config.device)
@@ -72,6 +74,8 @@ class Trainer:
         self.monitor, self.mode = monitored(config, task)
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.on_epoch_end = on_epoch_end
+        self.deadline = deadline  # time.monotonic(): no epoch starts that would end after it
+        self.final_passes = final_passes  # the scoring after fit, in validation passes
         self.progress = progress and self.ranks.main
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(
@@ -147,7 +151,9 @@ class Trainer:
             seconds = time.perf_counter() - began
             row.update(train_metrics)
             with self._scored_weights():
+                scoring = time.perf_counter()
                 row.update({f"val_{k}": v for k, v in self.evaluate(val_data).items()})
+                scoring = time.perf_counter() - scoring
                 improved = self.better(row)
                 if improved:
                     self.best_state = copy.deepcopy(self.model.state_dict())
@@ -168,6 +174,22 @@ class Trainer:
             if cfg.patience and epoch - self.best_epoch >= cfg.patience:
                 print(f"early stop: no better {self.monitor} for {cfg.patience} epochs")
                 break
+            if self.out_of_time(seconds, scoring) and epoch < cfg.epochs:
+                print(f"time budget: stopping after epoch {epoch} of {cfg.epochs}")
+                break
+
+    def out_of_time(self, epoch_seconds: float, val_seconds: float) -> bool:
+        """Whether another epoch as long as the last, its validation and the scoring after
+        training (``final_passes`` validation passes) would end after the deadline.
+
+        The deadline is read on rank 0 and shared, so that every rank stops at
+        the same epoch.
+        """
+        if self.deadline is None:
+            return False
+        needed = epoch_seconds + val_seconds * (1 + self.final_passes)
+        late = time.monotonic() + needed > self.deadline
+        return bool(distributed.gather(late, self.ranks)[0])
 
     def better(self, row: dict) -> bool:
         """Whether ``row`` beats the best epoch so far; equal scores go to the lower val_loss.
