@@ -139,6 +139,10 @@ def test_the_average_is_chosen_only_when_it_is_better_on_validation(tmp_path):
     chosen, val = auto.choose([c, b, a], auto.forecast_score)
     assert sorted(t.model for t in chosen) == ["a", "b"]
     assert val["mae"] == pytest.approx(0.0, abs=1e-6)
+    e = fake("e", truth + noise * 1.01, truth, tmp_path / "e")  # a near copy of a: no help
+    f = fake("f", truth - noise * 1.02, truth, tmp_path / "f")  # ranked below e, but opposite a
+    chosen, _ = auto.choose([a, e, f], auto.forecast_score)
+    assert sorted(t.model for t in chosen) == ["a", "f"]  # f joins; e would not help after it
     d = fake("d", truth + 0.1, truth, tmp_path / "d")
     chosen, _ = auto.choose([d, c], auto.forecast_score)
     assert [t.model for t in chosen] == ["d"]  # the mean with c is worse: d alone

@@ -1,5 +1,5 @@
 """The ``convseq`` command: ``list | run NAME | train text|forecast DATA | predict | evaluate |
-export | compare``.
+export | compare | benchmark ltsf``.
 
 Flags are made from the settings' fields (``config.py``) and the model's own
 defaults, so a new setting or model needs no CLI code. This module is the
@@ -251,6 +251,64 @@ def cmd_compare(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------ benchmark ltsf
+def add_benchmark_command(sub) -> None:
+    """``convseq benchmark ltsf``: the long-horizon forecasting table (pipelines/ltsf.py)."""
+    bench = sub.add_parser("benchmark", help="benchmark tables: convseq benchmark ltsf ...")
+    kinds = bench.add_subparsers(dest="benchmark", parser_class=OneLineParser, required=True)
+    ltsf = kinds.add_parser(
+        "ltsf",
+        help="long-horizon multivariate forecasting (ETTh1, Weather or a CSV file)",
+        description="Every model at every horizon under the LTSF benchmark protocol, chosen on "
+        "validation, scored on all test windows; writes OUT/table.md, table.csv, results.json.",
+    )
+    ltsf.add_argument("--dataset", required=True, help="etth1, weather or the path of a CSV file")
+    ltsf.add_argument("--models", default="ridge,repeat,nlinear,dlinear,conv,conv+ridge",
+                      help="comma list; tcn is also offered (default: %(default)s)")  # fmt: skip
+    ltsf.add_argument("--horizons", default="96,192,336,720", help="(default: %(default)s)")
+    ltsf.add_argument("--lookback", type=int, default=336, help="(default: %(default)s)")
+    ltsf.add_argument("--ridge-lookbacks", default="",
+                      help="lookbacks the ridge chooses from on validation (default: the lookback "
+                      "and 512 where the file allows)")  # fmt: skip
+    ltsf.add_argument("--seeds", default="2021,2022,2023", help="(default: %(default)s)")
+    ltsf.add_argument("--quantiles", default="",
+                      help="e.g. 0.1,0.5,0.9: train the convnet with the pinball loss")  # fmt: skip
+    ltsf.add_argument("--epochs", type=int, default=0, help="(default: the recipe's, 10)")
+    ltsf.add_argument("--steps-per-epoch", type=int, default=-1,
+                      help="batches per epoch (default: the recipe's; 0: every window)")  # fmt: skip
+    ltsf.add_argument("--data-dir", help="folder holding ETTh1.csv / weather.csv.gz")
+    ltsf.add_argument("--out", default="runs/ltsf", help="output folder (default: %(default)s)")
+    ltsf.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+
+
+def cmd_benchmark(args) -> int:
+    from convseq.pipelines.ltsf import BenchmarkSettings, run_benchmark
+
+    def numbers(option: str, text: str, kind):
+        try:
+            return [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise UserError(f"--{option} {text!r} is not a comma list of numbers; e.g. --{option} "
+                            "96,192") from None  # fmt: skip
+
+    settings = BenchmarkSettings(
+        dataset=args.dataset,
+        out=args.out,
+        models=[m.strip() for m in args.models.split(",") if m.strip()],
+        horizons=numbers("horizons", args.horizons, int),
+        lookback=args.lookback,
+        ridge_lookbacks=numbers("ridge-lookbacks", args.ridge_lookbacks, int),
+        seeds=numbers("seeds", args.seeds, int),
+        quantiles=numbers("quantiles", args.quantiles, float),
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        data_dir=args.data_dir,
+    )
+    with torch_threads(args.threads):
+        run_benchmark(settings, log=lambda line: print(line, flush=True))
+    return 0
+
+
 def build_parser() -> OneLineParser:
     from convseq.use import add_use_commands
 
@@ -267,6 +325,7 @@ def build_parser() -> OneLineParser:
         add_help=False,
     )
     add_use_commands(sub)
+    add_benchmark_command(sub)
     compare = sub.add_parser(
         "compare",
         help="compare finished runs: convseq compare DATASET, or convseq compare RUN_DIR ...",
@@ -294,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "benchmark":
+            return cmd_benchmark(args)
         if args.command in USE_COMMANDS:
             with torch_threads(args.threads):
                 return USE_COMMANDS[args.command](args)

@@ -144,7 +144,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     metrics = finish(config, folder, trained, members)
     metrics.update(
         model=AUTO,
-        skipped={name: str(problem) for name, problem in skipped},
+        skipped={model: str(problem) for model, problem in skipped},
         chosen=name,
         candidates=rows,
         params=sum(t.metrics["params"] for t in members)
@@ -197,16 +197,24 @@ def candidate_config(config: RunConfig, candidate: Candidate, shaping, deadline:
 
 
 def choose(trained: list[Trained], score) -> tuple[list[Trained], dict]:
-    """The best candidate on validation, or the mean of the best k where that is better."""
+    """The best candidate on validation, then, one at a time, the candidate whose addition to
+    the average scores best on validation, while that improves it (greedy forward selection:
+    a strong model of another kind can join before a second seed of the first)."""
     ranked = sorted(trained, key=lambda t: t.val["rank"])
     chosen, best = ranked[:1], ranked[0].val
     if not same_inputs(trained):
         return chosen, best
-    for k in range(2, len(ranked) + 1):
-        val = score(ranked[0].outputs, "val", average(ranked[:k], "val"))
-        if val["rank"] < best["rank"]:
-            chosen, best = ranked[:k], val
-    return chosen, best
+    while True:
+        others = [t for t in ranked if t not in chosen]
+        trials = [
+            (score(ranked[0].outputs, "val", average([*chosen, t], "val")), t) for t in others
+        ]
+        if not trials:
+            return chosen, best
+        val, pick = min(trials, key=lambda trial: trial[0]["rank"])
+        if val["rank"] >= best["rank"]:
+            return chosen, best
+        chosen, best = [*chosen, pick], val
 
 
 def average(members: list[Trained], split: str) -> torch.Tensor:
