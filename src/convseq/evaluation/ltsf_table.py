@@ -10,6 +10,8 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from convseq.evaluation.compare import markdown_table
+
 # MSE, MAE per horizon 96/192/336/720, lookback 336 unless noted
 ANCHOR_SOURCE = (
     "Zeng et al., 'Are Transformers Effective for Time Series Forecasting?', AAAI 2023 "
@@ -84,26 +86,24 @@ def table_rows(dataset: str, rows: list[Row], models: list[str], horizons: list[
 def markdown(dataset: str, rows: list[Row], models: list[str], horizons: list[int]) -> str:
     """The MSE / MAE table: a column pair per horizon and the average."""
     head = ["model", *(f"{h} MSE / MAE" for h in horizons), "avg MSE / MAE"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines = []
     for label, pairs, avg in table_rows(dataset, rows, models, horizons):
         digits = 3 if label.endswith("(published)") else 4  # as published; ours to 4
-        cells = [f"{_cell(m, digits)} / {_cell(a, digits)}" for m, a in [*pairs, avg]]
-        lines.append("| " + " | ".join([label, *cells]) + " |")
-    return "\n".join(lines) + "\n"
+        lines.append(
+            [label, *(f"{_cell(m, digits)} / {_cell(a, digits)}" for m, a in [*pairs, avg])]
+        )
+    return markdown_table(head, lines)
 
 
 def details(rows: list[Row]) -> str:
     """Per run: validation MSE, the drop-last test figure, the choices and the time."""
-    lines = [
-        "| model | H | val MSE | test MSE (drop-last) | test MAE (drop-last) | chosen on val | s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r.model} | {r.horizon} | {r.val_mse:.4f} | {r.test_mse:.4f} ({r.drop_last_mse:.4f})"
-            f" | {r.test_mae:.4f} ({r.drop_last_mae:.4f}) | {r.chosen} | {r.seconds:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
+    head = ["model", "H", "val MSE", "test MSE (drop-last)", "test MAE (drop-last)",
+            "chosen on val", "s"]  # fmt: skip
+    return markdown_table(head, [
+        [r.model, str(r.horizon), f"{r.val_mse:.4f}", f"{r.test_mse:.4f} ({r.drop_last_mse:.4f})",
+         f"{r.test_mae:.4f} ({r.drop_last_mae:.4f})", r.chosen, f"{r.seconds:.1f}"]
+        for r in rows
+    ])  # fmt: skip
 
 
 def quantile_lines(rows: list[Row]) -> str:

@@ -134,9 +134,8 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     name = "ridge map (series-linear)" if ridge else " + ".join(t.model for t in chosen)
     print(f"chosen on validation: {name}")
     shutil.copyfile(trained[0].folder.path / INPUT_FILES[task], folder.file(INPUT_FILES[task]))
-    best = min(trained, key=lambda t: t.val["rank"])
-    if (best.folder.path / "curves.png").exists():  # the best candidate's training curves
-        shutil.copyfile(best.folder.path / "curves.png", folder.file("curves.png"))
+    if (chosen[0].folder.path / "curves.png").exists():  # the best candidate's training curves
+        shutil.copyfile(chosen[0].folder.path / "curves.png", folder.file("curves.png"))
     if ridge:
         save_ridge(folder, trained[0])
     else:
