@@ -34,6 +34,7 @@ RUN_FILES = {
     "model.safetensors",
     "normalization.json",
     "metrics.json",
+    "forecast.png",
 }
 
 

@@ -171,7 +171,7 @@ def test_the_onnx_export_gives_the_final_horizon(path_run):
         (["--horizons", "all", "--model", "common-sense"], "needs --horizons last"),
         (
             ["--loss", "hubber"],
-            "--loss must be one of mae, huber, got 'hubber' (did you mean 'huber'?)",
+            "--loss must be one of mae, huber, mse, got 'hubber' (did you mean 'huber'?)",
         ),
         (["--huber-delta", "0"], "--huber-delta must be above 0, got 0.0"),
         (["--final-weight", "1.5"], "--final-weight must be between 0 and 1, got 1.5"),

@@ -31,8 +31,8 @@ from convseq.evaluation.ltsf_scores import (
     widened,
 )
 from convseq.evaluation.ridge_nlinear import fit_ridge, predict_ridge
-from convseq.models.ltsf import LTSF_MODELS, build_model, moving_average
-from convseq.training.ltsf import pinball_loss
+from convseq.models.ltsf import BENCHMARK_MODELS, build_model, moving_average
+from convseq.training.tasks import pinball_loss
 
 COLUMNS = ["a", "b", "c"]
 
@@ -142,21 +142,21 @@ def test_standardization_uses_training_rows_only(small_csv):
     np.testing.assert_allclose(train.std(0), 1, atol=1e-5)  # population std
 
 
-@pytest.mark.parametrize("name", list(LTSF_MODELS))
+@pytest.mark.parametrize("name", list(BENCHMARK_MODELS))
 def test_each_model_maps_batch_lookback_variables_to_horizon(name):
     torch.manual_seed(0)
-    model = build_model(name, 48, 12)
+    model = build_model(name, 48, 12, variables=3)
     out = model(torch.randn(5, 48, 3))
     assert out.shape == (5, 12, 3)
     assert torch.isfinite(out).all()
 
 
 def test_quantile_head_shape_and_only_conv_has_one():
-    model = build_model("conv", 48, 12, quantiles=3)
+    model = build_model("conv", 48, 12, quantiles=3, variables=4)
     assert model(torch.randn(2, 48, 4)).shape == (2, 12, 4, 3)
     with pytest.raises(UserError, match="quantile"):
-        build_model("dlinear", 48, 12, quantiles=3)
-    with pytest.raises(UserError, match="did you mean 'dlinear'"):
+        build_model("dlinear", 48, 12, quantiles=3, variables=4)
+    with pytest.raises(UserError, match="choose from"):
         build_model("dlinaer", 48, 12)
 
 

@@ -95,6 +95,7 @@ def test_train_forecast_writes_the_presets_run_folder(gappy_run):
         "config.json",
         "history.csv",
         "curves.png",
+        "forecast.png",
         "model.safetensors",
         "normalization.json",
         "metrics.json",

@@ -21,13 +21,13 @@ from convseq.errors import UserError, closest
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
 SCHEDULES = ("none", "cosine", "onecycle", "plateau")
 MONITORS = ("auto", "val_loss", "val_acc")  # a classifier's; a forecaster's: FORECAST_MONITORS
-FORECAST_MONITORS = ("auto", "val_loss", "val_mae")
+FORECAST_MONITORS = ("auto", "val_loss", "val_mae", "val_mse")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SIDES = ("pre", "post")
 TIME_ORDERS = ("check", "as-given", "drop-repeats", "sort")
 FILLS = ("none", "ffill", "interpolate")
 HORIZONS = ("last", "all")
-LOSSES = ("mae", "huber")
+LOSSES = ("mae", "huber", "mse")
 JENA_WIND = ["wv (m/s)", "max. wv (m/s)", "wd (deg)"]
 
 
@@ -234,7 +234,8 @@ class ForecastTraining(Training):
     batch_size: int = option(128, "windows per batch", low=1)
     monitor: str = option(
         "auto",
-        "validation score that picks the best epoch: val_mae, val_loss, or auto (val_mae)",
+        "validation score that picks the best epoch: val_mae, val_mse, val_loss, or auto "
+        "(val_mae; with --horizon val_mse, with --quantiles val_loss)",
         choices=FORECAST_MONITORS,
     )
     steps_per_epoch: int = option(
@@ -242,7 +243,9 @@ class ForecastTraining(Training):
     )
     eval_batch_size: int = option(1024, "windows per batch when validating and testing", low=1)
     loss: str = option(
-        "mae", "training loss: mae, or huber (squared below --huber-delta)", choices=LOSSES
+        "mae",
+        "training loss: mae, mse, or huber (squared below --huber-delta)",
+        choices=LOSSES,
     )
     huber_delta: float = option(
         0.1, "where --loss huber turns from squared to absolute (normalized units)", above=0
@@ -256,11 +259,31 @@ class ForecastTraining(Training):
     final_weight: float = option(
         0.0, "with --horizons all, the share of the loss on the final horizon", low=0, high=1
     )
+    quantiles: list[float] = option(
+        [],
+        "with --horizon: forecast these quantiles (e.g. 0.1,0.5,0.9, trained with the pinball "
+        "loss); the 0.5 level is the point forecast",
+        above=0,
+        below=1,
+    )
+    calibrate: bool = option(
+        True,
+        "with --quantiles: move the lowest and highest levels by margins fitted on validation "
+        "(per step and target) so that they cover their nominal share there (conformalized "
+        "quantile regression)",
+    )
 
     def check(self) -> None:
         super().check()
         unused(self, "huber_delta", self.loss != "huber", "--loss huber")
+        unused(self, "calibrate", not self.quantiles, "--quantiles")
         unused(self, "final_weight", self.horizons != "all", "--horizons all")
+        q = self.quantiles
+        if q and (sorted(set(q)) != q or 0.5 not in q):
+            raise UserError(
+                f"--quantiles {','.join(map(str, q))} must be increasing levels that include 0.5 "
+                "(the point forecast), e.g. 0.1,0.5,0.9"
+            )
 
 
 # --------------------------------------------------------------------- text
@@ -399,6 +422,16 @@ class SeriesShaping(Settings):
     delay: int = option(
         23, "the target is this many rows after the row that follows the window", low=0
     )
+    horizon: int = option(
+        0,
+        "forecast every row 1..H after the window, each as its own output, for every --targets "
+        "column; --delay is then not used (0 = one value of --target, --delay rows after the "
+        "row that follows the window)",
+        low=0,
+    )
+    targets: list[str] = option(
+        [], "with --horizon: columns to forecast, comma-separated, or all (empty = --target)"
+    )
     splits: list[str] = option(
         ["0.7", "0.15", "0.15"],
         "train,validation,test as row ranges START:END (END empty = end of file) or fractions",
@@ -420,17 +453,30 @@ class SeriesShaping(Settings):
         if len(set(self.features)) != len(self.features):
             raise UserError(f"--features names a column twice: {','.join(self.features)}")
         unused(self, "wind_columns", not self.wind_vector, "--wind-vector")
+        unused(self, "targets", not self.horizon, "--horizon")
+        if len(set(self.targets)) != len(self.targets) or (
+            "all" in self.targets and len(self.targets) > 1
+        ):
+            raise UserError(
+                f"--targets {','.join(self.targets)} names a column twice or mixes 'all' with "
+                "names; pass all, or each column once"
+            )
         if self.wind_vector and len(self.wind_columns) < 2:
             raise UserError(
                 "--wind-columns needs one or more speed columns and then the direction column"
             )
         parse_splits(self.splits, None)  # the syntax; ranges are checked against the file
 
+    @property
+    def last_delay(self) -> int:
+        """Rows from the one after the window to the last forecast row."""
+        return self.horizon - 1 if self.horizon else self.delay
+
     def columns_to_read(self) -> list[str] | None:
         """The features plus what the target and wind vector need, or None for every column."""
-        if not self.features:
+        if not self.features or self.targets == ["all"]:
             return None
-        needed = [self.target, *(self.wind_columns if self.wind_vector else [])]
+        needed = [self.target, *self.targets, *(self.wind_columns if self.wind_vector else [])]
         return self.features + [c for c in needed if c and c not in self.features]
 
 

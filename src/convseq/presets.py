@@ -184,6 +184,12 @@ ETTH1 = {
 }
 REFERENCE = {"residual": False}  # the chapter's models forecast the value, not the change
 TCN_TRAIN = {"optimizer": "adam", "lr": 3e-4, "schedule": "cosine"}
+# the patch convnets' recipe, chosen on ETTh1 validation (docs/ltsf.md): the best epoch is the
+# lowest validation MSE (--monitor auto with --horizon)
+PATCH_TRAIN = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "schedule": "cosine",
+               "loss": "mae", "epochs": 10, "patience": 3}  # fmt: skip
+# the long-horizon benchmark's ETTh1 task: every variable, every hour of the next 4 days
+ETTH1_PATHS = {**ETTH1, "features": [], "lookback": 336, "horizon": 96, "targets": ["all"]}
 
 # the shared UCR/UEA archives (docs/classification.md): ROCKET by default, --model for the nets
 UCR_ARCHIVES = ("GunPoint", "ItalyPowerDemand", "BasicMotions", "PickupGestureWiimoteZ")
@@ -361,6 +367,18 @@ PRESETS = {
             threads=1,
         ),
         Preset(
+            "etth1-patch",
+            "forecast",
+            "etth1",
+            "series-patch-conv",
+            "ETTh1, all 7 variables, every hour of the next 96 from the last 336 (the long-horizon "
+            "benchmark's task): channel-independent patch convnet, beside the ridge NLinear",
+            data=ETTH1_PATHS,
+            train=PATCH_TRAIN,
+            threads=1,
+            any_model=True,
+        ),
+        Preset(
             "series-csv",
             "forecast",
             "file",
@@ -433,6 +451,11 @@ CANDIDATES = {
         Candidate("series-cnn-gru", train={"epochs": 20}),
         Candidate("series-cnn", train={"epochs": 10}),
     ),
+    # --horizon: every step of every target; the ridge NLinear joins as a member (auto.py)
+    "paths": (
+        Candidate("series-patch-conv", train=PATCH_TRAIN),
+        Candidate("series-patch-tcn", train=PATCH_TRAIN),
+    ),
 }
 # data settings --model auto changes unless the user gave them: what its candidates need
 SHAPING = {"text": {"vocab_size": 30_000, "length_buckets": True}, "forecast": {}}
@@ -440,7 +463,9 @@ SHAPING = {"text": {"vocab_size": 30_000, "length_buckets": True}, "forecast": {
 
 def auto_description(task: str) -> str:
     names = " / ".join(c.model for c in CANDIDATES.get(task, ()))
-    return f"the best of {names} (or their average) on validation, within --budget"
+    paths = " / ".join(c.model for c in CANDIDATES["paths"])
+    extra = f"; with --horizon {paths} and the ridge NLinear" if task == "forecast" else ""
+    return f"the best of {names} (or their average) on validation, within --budget{extra}"
 
 
 def models_with(task: str, key: str) -> list[str]:
@@ -463,7 +488,8 @@ def auto_options(task: str, options: dict, has_time: bool) -> dict:
 
 def fixed_training(task: str, options: dict) -> list[str]:
     """Training settings of the candidates' recipes that the user set: theirs, for every one."""
-    recipes = {k for c in CANDIDATES[task] for k in c.train}
+    kinds = ("forecast", "paths") if task == "forecast" else (task,)
+    recipes = {k for kind in kinds for c in CANDIDATES[kind] for k in c.train}
     return sorted(k for k in options if k in recipes)
 
 

@@ -25,7 +25,8 @@ def add_use_commands(sub) -> None:
         help="use a trained run: label texts, or forecast a series: convseq predict RUN_DIR INPUT",
         description="Text runs: one label and probability per input line (or per row of a "
         "table's text column). Forecasting runs: the forecast from the latest window of a "
-        "series, or from every window with --all.",
+        "series, or from every window with --all; a run trained with --horizon gives one row "
+        "per step and target (and a column per --quantiles level).",
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
     predict.add_argument(
@@ -53,7 +54,9 @@ def add_use_commands(sub) -> None:
         help="score a trained run on labelled data: convseq evaluate RUN_DIR DATA",
         description="Text runs: loss, accuracy, macro-F1 and the majority-class baseline on "
         "labelled texts. Forecasting runs: MAE (normalized and in units) of the model and of "
-        "the common-sense baseline over every window of a series.",
+        "the common-sense baseline over every window of a series; with --horizon, MSE and MAE "
+        "over every step and target, each target's MAE in its units and the quantiles' interval "
+        "coverage.",
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
     evaluate.add_argument(
@@ -184,6 +187,8 @@ def predict_series(args, forecaster, target: Path | None) -> int:
         forecasts = forecaster.predict_all(given, batch_size=args.batch_size)
     else:
         forecasts = [forecaster.predict(given, batch_size=args.batch_size)]
+    if forecaster.steps:
+        return predict_paths(args, forecaster, forecasts, target)
     rows = [
         {"window_end": _time(f.window_end), "time": _time(f.time), "forecast": round(f.value, 6)}
         for f in forecasts
@@ -196,6 +201,62 @@ def predict_series(args, forecaster, target: Path | None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def quantile_column(level: float) -> str:
+    """``q0.1``: the column of a quantile level in ``convseq predict``'s output."""
+    return f"q{level:g}"
+
+
+def predict_paths(args, forecaster, paths, target: Path | None) -> int:
+    """A ``--horizon`` run: one row per window, step and target (each step's targets in order)."""
+    levels = forecaster.quantiles
+    columns = ["window_end", "step", "time", "target", "forecast"]
+    columns += [quantile_column(q) for q in levels]
+    rows = []
+    for path in paths:
+        end = _time(path.window_end)
+        for s, when in enumerate(path.times):
+            when = _time(when)
+            for t, name in enumerate(path.targets):
+                row = {"window_end": end, "step": s + 1, "time": when, "target": name}
+                row["forecast"] = round(float(path.values[s, t]), 6)
+                for q in levels:
+                    row[quantile_column(q)] = round(float(path.quantiles[q][s, t]), 6)
+                rows.append(row)
+    emit(table(rows, columns, args.format), target)
+    if any(when is None for path in paths for when in path.times):
+        first, last = forecaster.rows_ahead[0], forecaster.rows_ahead[-1]
+        print(
+            "convseq: the time index is irregular, so forecasts past its end have no time; "
+            f"steps 1..{forecaster.steps} are {first}..{last} rows after their window's last row",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def paths_summary(scores: dict) -> str:
+    """What ``convseq evaluate`` prints for a ``--horizon`` run: the scores over every step and
+    target beside the common-sense baseline's, then each target's MAE in its units."""
+    mse, base = scores["mse"], scores["baseline_mse"]
+    change = f", model {100 * (mse / base - 1):+.1f}% MSE" if base else ""
+    line = (
+        f"{scores['data']}: {plural(scores['windows'], 'window')} x "
+        f"{plural(scores['horizon'], 'step')} x {plural(len(scores['targets']), 'target')}: "
+        f"MSE {mse:.4f}, MAE {scores['mae']:.4f} | common-sense baseline: MSE {base:.4f}, "
+        f"MAE {scores['baseline_mae']:.4f}{change}"
+    )
+    if scores["quantiles"]:
+        low, high = scores["interval"]
+        line += (
+            f" | {100 * (high - low):.0f}% interval ({low:g}..{high:g}) coverage "
+            f"{scores['coverage']:.3f}, mean width {scores['width']:.4f}"
+        )
+    units = f" {scores['units']}" if scores["units"] and len(scores["targets"]) == 1 else ""
+    lines = [line, "MAE by target, in its units (common-sense baseline):"]
+    for name, mae in scores["mae_by_target"].items():
+        lines.append(f"  {name}: {mae:.4g}{units} ({scores['baseline_mae_by_target'][name]:.4g})")
+    return "\n".join(lines)
 
 
 def cmd_evaluate(args) -> int:
@@ -215,6 +276,9 @@ def cmd_evaluate(args) -> int:
     elif isinstance(predictor, SeriesForecaster):
         refuse_options(args, "forecasting", ("text_column", "label_column"))
         scores = predictor.evaluate(read_series_input(args, predictor, args.data))
+        if predictor.steps:
+            print(paths_summary(scores))
+            return finish_evaluate(scores, target)
         label = f"{scores['data']}: {scores['windows']} windows, target {scores['target']!r}"
         scale = predictor.target_scale[0]
         print(versus_baseline(label, scores["mae"], scores["baseline_mae"], scale, scores["units"]))
@@ -230,6 +294,10 @@ def cmd_evaluate(args) -> int:
             f"{scores['baseline_macro_f1']:.4f}"
         )
         print(per_class_table(scores["per_class"]))
+    return finish_evaluate(scores, target)
+
+
+def finish_evaluate(scores: dict, target: Path | None) -> int:
     if target is not None:
         emit(json.dumps(scores, indent=2) + "\n", target)
     return 0

@@ -104,6 +104,11 @@ class Segment:
         )
         return both[..., : self.lookback], both[..., self.lookback :]
 
+    def arrays(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Windows [start, stop): inputs [n, C, lookback], targets [n, C, horizon] (views)."""
+        inputs, targets = self.numpy_views()
+        return inputs[start:stop], targets[start:stop]
+
     def targets(self) -> np.ndarray:
         """Every window's target [N, horizon, C] (float32), in window order."""
         return self.numpy_views()[1].transpose(0, 2, 1)

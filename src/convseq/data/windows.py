@@ -46,11 +46,15 @@ def check_window_settings(lookback: int, step: int, delay: int) -> None:
 
 
 def target_paths(targets: np.ndarray, begin: int, end: int, horizons: int) -> np.ndarray:
-    """``targets[begin:end]``, or for each of those rows the ``horizons`` rows ending there."""
-    if horizons == 1:
+    """``targets[begin:end]``, or for each of those rows the ``horizons`` rows ending there.
+
+    Targets of several columns ``(rows, T)`` always give paths ``(rows, horizons, T)``.
+    """
+    if horizons == 1 and targets.ndim == 1:
         return np.ascontiguousarray(targets[begin:end], dtype=np.float32)
     path = np.asarray(targets[begin - horizons + 1 : end], dtype=np.float32)
-    return np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(path, horizons))
+    paths = np.lib.stride_tricks.sliding_window_view(path, horizons, axis=0)
+    return np.ascontiguousarray(paths if targets.ndim == 1 else paths.transpose(0, 2, 1))
 
 
 class Windows:
@@ -58,7 +62,8 @@ class Windows:
 
     A batch source for the trainer: ``epoch(n)`` yields ``(inputs, targets)``
     with inputs of shape ``(batch, ceil(lookback / step), features)`` and
-    targets of shape ``(batch,)``, or ``(batch, horizons)`` for paths.
+    targets of shape ``(batch,)``, or ``(batch, horizons)`` for paths, or
+    ``(batch, horizons, T)`` for targets of T columns ``(rows, T)``.
     Shuffled sources draw rows with a generator that depends only on
     ``(seed, n)``, so a resumed run replays the same batches. With
     ``steps_per_epoch`` set, an epoch is that many batches of rows drawn with

@@ -164,6 +164,32 @@ def series_table(runs: list[tuple[Path, dict]]) -> str:
     return markdown_table(header, rows)
 
 
+def paths_table(runs: list[tuple[Path, dict]]) -> str:
+    """``--horizon`` runs: MSE and MAE over every step and target, beside the ridge NLinear."""
+    header = ["experiment", "run", "model", "params", "horizon", "targets", "best val MSE",
+              "test MSE", "test MAE", "ridge test MSE", "test vs ridge", "interval coverage"]  # fmt: skip
+    rows = []
+    for folder, m in sorted(runs, key=lambda r: (r[1].get("horizon", 0), r[1].get("test_mse", 0))):
+        test, ridge = m.get("test_mse"), m.get("ridge_baseline_test_mse")
+        versus = f"{100 * (test / ridge - 1):+.1f}%" if test is not None and ridge else "-"
+        rows.append([str(m.get("experiment", "?")), folder.name, str(m.get("model", "?")),
+                     _params(m.get("params")), str(m.get("horizon")), str(len(m.get("targets", []))),
+                     _num(m.get("best_val_mse"), 4), _num(test, 4), _num(m.get("test_mae"), 4),
+                     _num(ridge, 4), versus, _num(m.get("test_coverage"), 3)])  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def forecast_tables(runs: list[tuple[Path, dict]]) -> str:
+    """One table for one-value forecasters, one for --horizon runs (each only if there are any)."""
+    paths = [r for r in runs if r[1].get("horizon")]
+    single = [r for r in runs if not r[1].get("horizon")]
+    parts = [series_table(single)] if single else []
+    if paths:
+        parts.append(("\nEvery step of every target (--horizon):\n\n" if single else "")
+                     + paths_table(paths))  # fmt: skip
+    return "".join(parts)
+
+
 def compare(
     what: list[str], runs_dir: str | Path = "runs", output: str | Path | None = None
 ) -> Path | None:
@@ -199,7 +225,7 @@ def compare(
     forecasts = [("test_mae" in m or "best_val_mae" in m) for _, m in runs]
     if any(forecasts) and not all(forecasts):
         raise UserError("these runs mix classifiers and forecasters; compare each kind on its own")
-    table = series_table(runs) if all(forecasts) else classification_table(runs, name)
+    table = forecast_tables(runs) if all(forecasts) else classification_table(runs, name)
     if all(m.get("collection") for _, m in runs):  # UCR/UEA archives: one row per run
         table = markdown_table(*cases_rows(runs))
     title = f"# {name}: {plural(len(runs), 'finished run')}\n\n"

@@ -84,3 +84,30 @@ def _baselines(ax, lines: dict[str, float], factor: float, unit: str, curve: lis
             xytext=(0.5, 0.85 if above else 0.15),
             textcoords="axes fraction",
         )
+
+
+def plot_forecasts(panels: list[dict], path: str | Path, title: str = "", unit: str = "") -> Figure:
+    """``forecast.png``: one panel per dict, each with ``x`` and ``truth``, the model's
+    ``forecast`` at ``forecast_x``, optionally ``history`` at ``history_x`` and an interval
+    ``band`` (low, high, label) at ``forecast_x``; ``label`` names the panel."""
+    fig = Figure(figsize=(11, 2.8 * len(panels)))
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, panel in zip(axes, panels, strict=True):
+        if "history" in panel:
+            ax.plot(panel["history_x"], panel["history"], color="gray", label="history")
+        ax.plot(panel["x"], panel["truth"], "k", label="truth")
+        if "band" in panel:
+            low, high, label = panel["band"]
+            ax.fill_between(
+                panel["forecast_x"], low, high, color="tab:blue", alpha=0.25, label=label
+            )
+        ax.plot(panel["forecast_x"], panel["forecast"], color="tab:blue", label="forecast")
+        ax.set_title(panel["label"], fontsize=10)
+        ax.set_xlabel(panel.get("x_label", "row"))
+        ax.set_ylabel(unit or "value")
+        ax.legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_png(fig, path)
+    return fig

@@ -40,10 +40,12 @@ class RidgeFit:
 
 
 def design(segment: Segment, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows for windows [start, stop), one per (window, variable): x - last [n*C, L], y - last [n*C, H]."""
-    inputs, targets = segment.numpy_views()
-    x = inputs[start:stop].astype(np.float64)
-    y = targets[start:stop].astype(np.float64)
+    """Rows for windows [start, stop), one per (window, variable): x - last [n*C, L], y - last [n*C, H].
+
+    ``segment`` is anything with ``arrays(start, stop)``: inputs [n, C, L] and
+    targets [n, C, H] (a benchmark ``Segment``, or the forecast pipeline's windows).
+    """
+    x, y = (a.astype(np.float64) for a in segment.arrays(start, stop))
     last = x[..., -1:]
     return (x - last).reshape(-1, x.shape[-1]), (y - last).reshape(-1, y.shape[-1])
 
@@ -107,13 +109,24 @@ def fit_ridge(
 
 def predict_ridge(fit: RidgeFit, segment: Segment, size: int = CHUNK) -> np.ndarray:
     """The forecast of every window of ``segment``: [N, H, C] float32, in window order."""
-    inputs, _ = segment.numpy_views()
     out = []
     for start in range(0, segment.n_windows, size):
-        x = inputs[start : start + size].astype(np.float64)  # [n, C, L]
+        x = segment.arrays(start, min(start + size, segment.n_windows))[0].astype(np.float64)
         last = x[..., -1:]
         out.append(((x - last) @ fit.weights + last).transpose(0, 2, 1).astype(np.float32))
     return np.concatenate(out)
+
+
+def score_ridge(fit: RidgeFit, segment: Segment, size: int = CHUNK) -> tuple[float, float]:
+    """MSE and MAE of the map over every window, step and variable of ``segment``, chunk by chunk."""
+    squares = absolutes = count = 0.0
+    for start in range(0, segment.n_windows, size):
+        x, y = design(segment, start, min(start + size, segment.n_windows))
+        error = x @ fit.weights - y  # the last value cancels
+        squares += float(np.square(error).sum())
+        absolutes += float(np.abs(error).sum())
+        count += error.size
+    return squares / count, absolutes / count
 
 
 def fit_best_lookback(

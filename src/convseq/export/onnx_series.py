@@ -3,7 +3,9 @@
 ``model.onnx`` takes windows in the CSV's own units, ``(batch, length,
 columns)``, and returns the forecast in the target's units (plus the model's
 normalized output): the training statistics are built into the graph, so the
-caller only cuts the window. ``normalization.json`` holds those statistics
+caller only cuts the window. A ``--horizon`` run's forecast is its whole
+output, each target in its own units: ``(batch, H, targets)``, or
+``(batch, H, targets, quantiles)``. ``normalization.json`` holds those statistics
 and ``signature.json`` says how to cut a window and when its forecast is for.
 """
 
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from convseq.atomic import write_json
+from convseq.errors import UserError
 from convseq.export.onnx import (
     MAX_ABS_DIFF,
     NOT_CHECKED,
@@ -32,20 +35,24 @@ from convseq.wording import every, plural
 class InUnits(torch.nn.Module):
     """The forecaster on raw windows: normalize, run the model, map the forecast back to units.
 
-    A model trained on paths gives its final horizon, the forecast, as the others do.
+    A model trained on paths (``--horizons all``) gives its final horizon, the
+    forecast, as the others do; one trained with ``--horizon`` (``paths``) its
+    whole output, each target by its own statistics (``scale`` and ``offset``
+    shaped to broadcast over it, ``SeriesForecaster.units_scale``).
     """
 
-    def __init__(self, model: torch.nn.Module, mean, std, target_index: int):
+    def __init__(self, model: torch.nn.Module, mean, std, scale, offset, paths: bool = False):
         super().__init__()
-        self.model = model
+        self.model, self.paths = model, paths
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
-        self.target_index = target_index
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+        self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32))
 
     def forward(self, window: torch.Tensor):
-        normalized = final_horizon(self.model((window - self.mean) / self.std))
-        t = self.target_index
-        return normalized * self.std[t] + self.mean[t], normalized
+        output = self.model((window - self.mean) / self.std)
+        normalized = output if self.paths else final_horizon(output)
+        return normalized * self.scale + self.offset, normalized
 
 
 def export_series_forecaster(forecaster, out: str | Path | None = None) -> Path:
@@ -62,8 +69,9 @@ def example_windows(forecaster, batch: int, seed: int = 0) -> np.ndarray:
 
 
 def _write_export(forecaster, folder: Path) -> None:
+    scale, offset = forecaster.units_scale()
     wrapper = InUnits(
-        forecaster.model, forecaster.mean, forecaster.std, forecaster.target_index
+        forecaster.model, forecaster.mean, forecaster.std, scale, offset, bool(forecaster.steps)
     ).eval()
     onnx_path = folder / "model.onnx"
     example = torch.from_numpy(example_windows(forecaster, 2))
@@ -82,8 +90,9 @@ def _write_export(forecaster, folder: Path) -> None:
         "target": forecaster.target,
         "target_index": forecaster.target_index,
     }
+    if forecaster.steps:
+        stats.update(targets=forecaster.targets, target_indices=forecaster.target_indices)
     write_json(folder / "normalization.json", stats)
-    units = forecaster.units
     signature = {
         "format": "convseq-onnx-series-forecaster",
         "format_version": SIGNATURE_FORMAT,
@@ -102,22 +111,7 @@ def _write_export(forecaster, folder: Path) -> None:
                 "oldest first, these columns, in the CSV's units (not normalized)",
             }
         ],
-        "outputs": [
-            {
-                "name": "forecast",
-                "dtype": "float32",
-                "shape": ["batch"],
-                "meaning": f"{forecaster.target} {plural(forecaster.horizon, 'row')} after "
-                f"the window's last row{f', in {units}' if units else ''}",
-            },
-            {
-                "name": "forecast_normalized",
-                "dtype": "float32",
-                "shape": ["batch"],
-                "meaning": "the same forecast before un-normalizing: (forecast - mean) / std "
-                "of the target, with normalization.json's statistics",
-            },
-        ],
+        "outputs": path_outputs(forecaster) if forecaster.steps else value_outputs(forecaster),
         "window": forecaster.window,
         "normalization": {"file": "normalization.json", "built_into_model": True},
         "check": _check_with_onnxruntime(onnx_path, wrapper, forecaster),
@@ -125,8 +119,67 @@ def _write_export(forecaster, folder: Path) -> None:
     write_json(folder / "signature.json", signature)
 
 
+def value_outputs(forecaster) -> list[dict]:
+    """The outputs of a run that forecasts one value: the target in its units, and normalized."""
+    units = forecaster.units
+    return [
+        {
+            "name": "forecast",
+            "dtype": "float32",
+            "shape": ["batch"],
+            "meaning": f"{forecaster.target} {plural(forecaster.horizon, 'row')} after "
+            f"the window's last row{f', in {units}' if units else ''}",
+        },
+        {
+            "name": "forecast_normalized",
+            "dtype": "float32",
+            "shape": ["batch"],
+            "meaning": "the same forecast before un-normalizing: (forecast - mean) / std "
+            "of the target, with normalization.json's statistics",
+        },
+    ]
+
+
+def path_outputs(forecaster) -> list[dict]:
+    """The outputs of a ``--horizon`` run: each target's path in its units, and normalized."""
+    axes = ["batch", "step", "target", *(["quantile"] if forecaster.quantiles else [])]
+    shape = ["batch", *forecaster.output_shape]
+    layout = {
+        "dtype": "float32",
+        "shape": shape,
+        "axes": axes,
+        "steps": list(range(1, forecaster.steps + 1)),
+        "rows_ahead": forecaster.rows_ahead,
+        "targets": forecaster.targets,
+        **({"quantiles": forecaster.quantiles} if forecaster.quantiles else {}),
+    }
+    levels = (
+        f"; the last axis is the quantile levels {', '.join(f'{q:g}' for q in forecaster.quantiles)}"
+        f" (the 0.5 level is the forecast)"
+        if forecaster.quantiles
+        else ""
+    )
+    units = f" ({forecaster.units})" if forecaster.units else ""
+    return [
+        {
+            "name": "forecast",
+            **layout,
+            "meaning": f"[b, s - 1, t]: target t at step s, {forecaster.rows_ahead[0]} + s - 1 rows "
+            f"after the window's last row, in that target's units{units}{levels}",
+        },
+        {
+            "name": "forecast_normalized",
+            **layout,
+            "meaning": "the same forecast before un-normalizing: (forecast - mean) / std of "
+            "each target, with normalization.json's statistics",
+        },
+    ]
+
+
 def _check_with_onnxruntime(onnx_path: Path, wrapper, forecaster) -> dict:
     """Largest difference from PyTorch on random windows (skipped without onnxruntime)."""
+    if forecaster.steps:
+        return _check_paths(onnx_path, wrapper, forecaster)
     gaps = onnxruntime_gaps(onnx_path, wrapper, "window", example_windows(forecaster, 64, seed=1))
     if gaps is None:
         return NOT_CHECKED
@@ -139,4 +192,39 @@ def _check_with_onnxruntime(onnx_path: Path, wrapper, forecaster) -> dict:
         "onnxruntime": version,
         "max_abs_diff_vs_pytorch": diffs[1],
         "max_abs_diff_vs_pytorch_units": diffs[0],
+    }
+
+
+def _check_paths(onnx_path: Path, wrapper, forecaster) -> dict:
+    """As ``_check_with_onnxruntime``, each target's units output compared relative to its
+    scale (the larger of 1, its mean's size and its std), so that large units stay fair."""
+    try:
+        import onnxruntime  # optional: the export is checked when it is installed
+    except ImportError:
+        return NOT_CHECKED
+    inputs = example_windows(forecaster, 64, seed=1)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    try:
+        got = session.run(None, {"window": inputs})
+    except Exception as exc:  # onnxruntime raises its own error types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"the ONNX export of {forecaster.model_name!r} does not run on a batch of "
+            f"{len(inputs)} windows in onnxruntime ({first}); it was not written"
+        ) from None
+    with torch.no_grad():
+        expected = [t.numpy() for t in wrapper(torch.from_numpy(inputs))]
+    units, normalized = (np.abs(g - e) for g, e in zip(got, expected, strict=True))
+    columns = forecaster.target_indices
+    scale = np.maximum(1.0, np.maximum(np.abs(forecaster.mean[columns]), forecaster.std[columns]))
+    relative = units / scale.reshape(wrapper.scale.shape)
+    worst = max(float(normalized.max()), float(relative.max()))
+    if worst > MAX_ABS_DIFF:
+        raise not_written(forecaster.model_name, worst)
+    return {
+        "onnxruntime": onnxruntime.__version__,
+        "max_abs_diff_vs_pytorch": float(normalized.max()),
+        "max_abs_diff_vs_pytorch_units": float(units.max()),
+        "max_diff_vs_pytorch_units_relative": float(relative.max()),
+        "units_scale": dict(zip(forecaster.targets, scale.tolist(), strict=True)),
     }

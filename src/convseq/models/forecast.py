@@ -2,7 +2,9 @@
 
 A learned model built with ``horizons`` H above 1 outputs the whole path
 ``(batch, H)`` instead, the forecast being its last column
-(``final_horizon``); the earlier columns exist to be trained on.
+(``final_horizon``); the earlier columns exist to be trained on. Built for
+``--horizon`` (``SeriesShape.targets``), every model forecasts each target
+at each step, ``(batch, H, targets[, quantiles])``, all of it the forecast.
 
 The two baselines are parameter-free modules, so they go through the same
 evaluation, run folder and comparison as the learned models. The learned ones
@@ -27,25 +29,28 @@ from convseq.models.registry import SeriesShape, register_model
 class CommonSense(nn.Module):
     """Predicts that the target will be what it was at the window's last sample."""
 
-    def __init__(self, num_features: int, target_index: int = 0):
+    def __init__(self, num_features: int, target_index: int = 0, horizons: int = 1, targets=()):
         super().__init__()
         if not 0 <= target_index < num_features:
             raise ValueError(f"target_index {target_index} is not among {num_features} features")
-        self.target_index = target_index
+        self.target_index, self.horizons, self.targets = target_index, horizons, list(targets)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.targets:  # every step of the path: (batch, H, targets)
+            return x[:, -1, :][:, self.targets].unsqueeze(1).expand(-1, self.horizons, -1)
         return x[:, -1, self.target_index]
 
 
 class Mean(nn.Module):
     """Predicts the training mean of the target (0 on normalized data) for every window."""
 
-    def __init__(self, num_features: int, value: float = 0.0):
+    def __init__(self, num_features: int, value: float = 0.0, horizons: int = 1, targets=()):
         super().__init__()
         self.register_buffer("value", torch.tensor(float(value)))
+        self.layout = (horizons, len(targets)) if targets else ()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.value.expand(x.shape[0])
+        return self.value.expand(x.shape[0], *self.layout)
 
 
 def final_horizon(output: torch.Tensor) -> torch.Tensor:
@@ -59,10 +64,15 @@ def path_or_value(head_output: torch.Tensor) -> torch.Tensor:
 
 
 class Anchored(nn.Module):
-    """Optionally read windows relative to their last row and forecast the change.
+    """A forecaster's output layer: reads the head, optionally relative to the window's last row.
+
+    The head gives ``width`` numbers per window; ``absolute`` lays them out
+    as the forecast: one value ``(batch,)``, a path ``(batch, H)``, or with
+    ``targets`` (``--horizon``) ``(batch, H, targets)``, and with
+    ``quantiles`` ``(batch, H, targets, quantiles)``.
 
     With ``residual`` on, each window has its last row subtracted from every
-    row, and the network's output is added to the target's last value: the
+    row, and the head's output is added to each target's last value: the
     model starts from the common-sense forecast and learns a correction. This
     makes it blind to the series' level, which matters when the level drifts
     between the training and test periods (ETTh1's oil temperature does).
@@ -71,11 +81,19 @@ class Anchored(nn.Module):
     """
 
     def __init__(
-        self, residual: bool = False, target_index: int = 0, absolute_features: Sequence[int] = ()
+        self,
+        residual: bool = False,
+        target_index: int = 0,
+        absolute_features: Sequence[int] = (),
+        horizons: int = 1,
+        targets: Sequence[int] = (),
+        quantiles: int = 0,
     ):
         super().__init__()
         self.residual, self.target_index = residual, target_index
         self.absolute_features = list(absolute_features)
+        self.horizons, self.targets, self.quantiles = horizons, list(targets), quantiles
+        self.width = horizons * max(1, len(self.targets)) * max(1, quantiles)
 
     def relative(self, x: torch.Tensor) -> torch.Tensor:
         if not self.residual:
@@ -86,12 +104,20 @@ class Anchored(nn.Module):
             anchor[:, :, self.absolute_features] = 0
         return x - anchor
 
-    def absolute(self, change: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``change`` (one value or a path of them per window) added to the target's last value."""
+    def absolute(self, head: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The head's ``(batch, width)`` output as the forecast, plus the last values if residual."""
+        if not self.targets:
+            change = path_or_value(head)
+            if not self.residual:
+                return change
+            last = x[:, -1, self.target_index]
+            return change + (last.unsqueeze(-1) if change.ndim == 2 else last)
+        layout = (-1, self.horizons, len(self.targets), self.quantiles)  # -1: any batch (ONNX)
+        change = head.reshape(layout if self.quantiles else layout[:3])
         if not self.residual:
             return change
-        last = x[:, -1, self.target_index]
-        return change + (last.unsqueeze(-1) if change.ndim == 2 else last)
+        last = x[:, -1, :][:, self.targets].unsqueeze(1)
+        return change + (last.unsqueeze(-1) if self.quantiles else last)
 
 
 def _conv_relu(channels_in: int, channels: int, kernel_size: int) -> nn.Sequential:
@@ -141,9 +167,13 @@ class SeriesCNN(nn.Module):
         target_index: int = 0,
         absolute_features: Sequence[int] = (),
         horizons: int = 1,
+        targets: Sequence[int] = (),
+        quantiles: int = 0,
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index, absolute_features)
+        self.anchor = Anchored(
+            residual, target_index, absolute_features, horizons, targets, quantiles
+        )
         self.features = nn.Sequential(
             _conv_relu(num_features, channels, kernel_size),
             nn.MaxPool1d(pool),
@@ -151,7 +181,7 @@ class SeriesCNN(nn.Module):
             nn.MaxPool1d(pool),
             _conv_relu(channels, channels, kernel_size),
         )
-        self.head = nn.Linear(channels, horizons)
+        self.head = nn.Linear(channels, self.anchor.width)
         k = kernel_size - 1
         self.min_length = ((k + 1) * pool + k) * pool + k  # shortest window with one output step
         self.min_length_why = (
@@ -167,7 +197,7 @@ class SeriesCNN(nn.Module):
             *front, last = self.features
             h = _fused_features(nn.Sequential(*front), self.anchor.relative(x))
             h = conv_relu_global_max(h, last[0].weight, last[0].bias)
-        return self.anchor.absolute(path_or_value(self.head(h)), x)
+        return self.anchor.absolute(self.head(h), x)
 
 
 class SeriesCNNGRU(nn.Module):
@@ -192,16 +222,20 @@ class SeriesCNNGRU(nn.Module):
         target_index: int = 0,
         absolute_features: Sequence[int] = (),
         horizons: int = 1,
+        targets: Sequence[int] = (),
+        quantiles: int = 0,
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index, absolute_features)
+        self.anchor = Anchored(
+            residual, target_index, absolute_features, horizons, targets, quantiles
+        )
         self.features = nn.Sequential(
             _conv_relu(num_features, channels, kernel_size),
             nn.MaxPool1d(pool),
             _conv_relu(channels, channels, kernel_size),
         )
         self.gru = KerasGRU(channels, hidden, dropout, recurrent_dropout)
-        self.head = nn.Linear(hidden, horizons)
+        self.head = nn.Linear(hidden, self.anchor.width)
         self.min_length = (kernel_size * pool) + kernel_size - 1
         self.min_length_why = (
             f"a convolution of {kernel_size}, a max-pool of {pool} and a second convolution of "
@@ -215,7 +249,7 @@ class SeriesCNNGRU(nn.Module):
             h = self.features(self.anchor.relative(x).transpose(1, 2)).transpose(1, 2)
         else:
             h = _fused_features(self.features, self.anchor.relative(x))
-        return self.anchor.absolute(path_or_value(self.head(self.gru(h))), x)
+        return self.anchor.absolute(self.head(self.gru(h)), x)
 
 
 class SeriesGRU(nn.Module):
@@ -233,16 +267,20 @@ class SeriesGRU(nn.Module):
         target_index: int = 0,
         absolute_features: Sequence[int] = (),
         horizons: int = 1,
+        targets: Sequence[int] = (),
+        quantiles: int = 0,
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index, absolute_features)
+        self.anchor = Anchored(
+            residual, target_index, absolute_features, horizons, targets, quantiles
+        )
         self.gru = KerasGRU(num_features, hidden, dropout, recurrent_dropout)
-        self.head = nn.Linear(hidden, horizons)
+        self.head = nn.Linear(hidden, self.anchor.width)
         keras_init(self.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.gru(self.anchor.relative(x))
-        return self.anchor.absolute(path_or_value(self.head(h)), x)
+        return self.anchor.absolute(self.head(h), x)
 
 
 RESIDUAL_HELP = (
@@ -265,12 +303,12 @@ GRU_HELP = {
 
 @register_model("common-sense", "forecast", "the target's last value, no training", trainable=False)
 def common_sense(shape: SeriesShape) -> nn.Module:
-    return CommonSense(shape.num_features, shape.target_index)
+    return CommonSense(shape.num_features, shape.target_index, shape.horizons, shape.targets)
 
 
 @register_model("mean", "forecast", "the training mean of the target, no training", trainable=False)
 def mean(shape: SeriesShape) -> nn.Module:
-    return Mean(shape.num_features)
+    return Mean(shape.num_features, 0.0, shape.horizons, shape.targets)
 
 
 @register_model(
@@ -288,9 +326,7 @@ def series_cnn(
         kernel_size,
         pool,
         residual,
-        shape.target_index,
-        shape.absolute_features,
-        shape.horizons,
+        *shape.layout,
     )
 
 
@@ -320,9 +356,7 @@ def series_cnn_gru(
         dropout,
         recurrent_dropout,
         residual,
-        shape.target_index,
-        shape.absolute_features,
-        shape.horizons,
+        *shape.layout,
     )
 
 
@@ -341,7 +375,5 @@ def series_gru(
         dropout,
         recurrent_dropout,
         residual,
-        shape.target_index,
-        shape.absolute_features,
-        shape.horizons,
+        *shape.layout,
     )

@@ -1,33 +1,23 @@
-"""Models of the long-horizon benchmark: every one maps x [B, L, C] to a forecast [B, H, C].
+"""Channel-independent forecasters: each maps x [B, L, C] to a forecast [B, H, C].
 
-Channel-independent: one map is shared by all C variables, which the
-benchmark's linear models showed to beat mixing them. They live in a small
-registry of their own (``LTSF_MODELS``), apart from ``models/registry.py``,
-because the main forecast pipeline trains single-output models only.
+One map is shared by all C variables, which the long-horizon benchmark's
+linear models showed to beat mixing them. Registered for the forecast
+pipeline (``series-patch-conv``, ``series-patch-tcn``, ``series-dlinear``,
+``series-nlinear``) through ``ChannelIndependent``, which feeds them the
+target columns only; ``convseq benchmark ltsf`` builds the same entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from convseq.errors import UserError, closest
+from convseq.errors import UserError
+from convseq.models.registry import SeriesShape, get_model, register_model
 from convseq.models.tcn import TCN
-
-
-class RepeatLast(nn.Module):
-    """The window's last value, H times. Receptive field: 1 row."""
-
-    def __init__(self, lookback: int, horizon: int):
-        super().__init__()
-        self.horizon = horizon
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, -1:, :].expand(-1, self.horizon, -1)
 
 
 class NLinear(nn.Module):
@@ -47,9 +37,10 @@ class NLinear(nn.Module):
 
 def moving_average(x: torch.Tensor, kernel: int) -> torch.Tensor:
     """Centred moving average over time of x [B, L, C], ends padded by repeating the first and
-    last rows (kernel - 1) // 2 times, as DLinear does; the length stays L for an odd kernel."""
-    pad = (kernel - 1) // 2
-    padded = torch.cat([x[:, :1].expand(-1, pad, -1), x, x[:, -1:].expand(-1, pad, -1)], dim=1)
+    last rows (kernel - 1) // 2 times, as DLinear does (an even kernel: one row more at the
+    end), so the length stays L."""
+    front, back = (kernel - 1) // 2, kernel // 2
+    padded = torch.cat([x[:, :1].expand(-1, front, -1), x, x[:, -1:].expand(-1, back, -1)], dim=1)
     return F.avg_pool1d(padded.transpose(1, 2), kernel, stride=1).transpose(1, 2)
 
 
@@ -216,60 +207,140 @@ class PatchTCN(PatchConvNet):
 
 
 # ------------------------------------------------------------------ registry
-@dataclass(frozen=True)
-class LtsfModel:
-    """A benchmark model: how to build it, its own defaults and whether it is trained."""
+class ChannelIndependent(nn.Module):
+    """A per-variable model on the target columns of x [B, L, F].
 
-    name: str
-    build: Callable[..., nn.Module]
-    description: str
-    trained: bool
-    defaults: dict
+    With ``--horizon`` (``multi``) the output is [B, H, targets(, Q)]; for one
+    target without it, ``(batch,)`` or the path ``(batch, H)``, as the other
+    forecasters give. Other input columns are not read.
+    """
+
+    def __init__(self, net: nn.Module, columns: list[int], multi: bool, min_length: int = 1):
+        super().__init__()
+        self.net, self.columns, self.multi = net, list(columns), multi
+        self.min_length = min_length
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x[:, :, self.columns])
+        if self.multi:
+            return out
+        out = out[:, :, 0]
+        return out.squeeze(-1) if out.shape[1] == 1 else out
 
 
-LTSF_MODELS = {
-    m.name: m
-    for m in (
-        LtsfModel("repeat", RepeatLast, "the last value, repeated", False, {}),
-        LtsfModel("nlinear", NLinear, "NLinear (Zeng et al. 2023)", True, {}),
-        LtsfModel("dlinear", DLinear, "DLinear, moving average 25", True, {"kernel": 25}),
-        LtsfModel(
-            "conv",
-            PatchConvNet,
-            "channel-independent patch convnet",
-            True,
-            asdict(PatchConvSettings()),
-        ),
-        LtsfModel(
-            "tcn",
-            PatchTCN,
-            "the patch convnet with convseq's TCN as token mixer",
-            True,
-            {**asdict(PatchConvSettings()), "kernel": 3, "dilations": (1, 2, 4)},
-        ),
+def independent(shape: SeriesShape, build, quantile_head: bool = False, min_length: int = 1):
+    """``build(lookback, horizon, quantiles)`` wrapped to read the shape's target columns."""
+    if shape.quantiles and not quantile_head:
+        raise ValueError("it has no quantile head; use series-patch-conv or drop --quantiles")
+    columns = shape.targets or (shape.target_index,)
+    args = (shape.window, shape.horizons) + ((len(shape.quantiles),) if quantile_head else ())
+    return ChannelIndependent(build(*args), columns, bool(shape.targets), min_length)
+
+
+PATCH_HELP = {
+    "width": "features per patch token",
+    "patch": "rows per patch",
+    "stride": "rows between patch starts",
+    "blocks": "depthwise-convolution blocks",
+    "kernel": "depthwise kernel, in tokens (odd)",
+    "ffn_ratio": "hidden size of each block's feed-forward layer, per token feature",
+    "dropout": "channel dropout inside the blocks",
+}
+SMALL_PATCH = {"width": 8, "patch": 8, "stride": 4}
+
+
+@register_model(
+    "series-patch-conv",
+    "forecast",
+    "channel-independent patch convnet (ModernTCN/PatchTST spirit): per-window normalization, "
+    "patches, large-kernel depthwise convolutions, one linear head per horizon",
+    help=PATCH_HELP,
+    example_settings=SMALL_PATCH,
+)
+def series_patch_conv(
+    shape: SeriesShape,
+    *,
+    width: int = 32,
+    patch: int = 16,
+    stride: int = 8,
+    blocks: int = 1,
+    kernel: int = 13,
+    ffn_ratio: float = 1.0,
+    dropout: float = 0.3,
+) -> nn.Module:
+    settings = dict(width=width, patch=patch, stride=stride, blocks=blocks, kernel=kernel)
+    settings.update(ffn_ratio=ffn_ratio, dropout=dropout)
+    return independent(shape, lambda *a: PatchConvNet(*a, **settings), True, max(1, patch - stride))
+
+
+@register_model(
+    "series-patch-tcn",
+    "forecast",
+    "the patch convnet with convseq's dilated TCN as its token mixer",
+    help={**PATCH_HELP, "tcn_kernel": "TCN kernel, in tokens", "dilations": "TCN dilations"},
+    example_settings=SMALL_PATCH,
+)
+def series_patch_tcn(
+    shape: SeriesShape,
+    *,
+    width: int = 32,
+    patch: int = 16,
+    stride: int = 8,
+    dropout: float = 0.3,
+    tcn_kernel: int = 3,
+    dilations: list[int] = [1, 2, 4],  # noqa: B006 (read, never changed)
+) -> nn.Module:
+    settings = dict(width=width, patch=patch, stride=stride, dropout=dropout)
+    return independent(
+        shape,
+        lambda *a: PatchTCN(*a, kernel=tcn_kernel, dilations=tuple(dilations), **settings),
+        True,
+        max(1, patch - stride),
     )
+
+
+@register_model(
+    "series-dlinear",
+    "forecast",
+    "DLinear (Zeng et al. 2023): moving-average trend and the rest, a linear map each, per variable",
+    help={"kernel": "moving-average length of the trend (odd)"},
+)
+def series_dlinear(shape: SeriesShape, *, kernel: int = 25) -> nn.Module:
+    return independent(shape, lambda lookback, horizon: DLinear(lookback, horizon, kernel))
+
+
+@register_model(
+    "series-nlinear",
+    "forecast",
+    "NLinear (Zeng et al. 2023): a linear map of the window minus its last value, per variable",
+)
+def series_nlinear(shape: SeriesShape) -> nn.Module:
+    return independent(shape, NLinear)
+
+
+# the benchmark's short names
+BENCHMARK_MODELS = {
+    "repeat": "common-sense",
+    "nlinear": "series-nlinear",
+    "dlinear": "series-dlinear",
+    "conv": "series-patch-conv",
+    "tcn": "series-patch-tcn",
 }
 
 
 def build_model(
-    name: str, lookback: int, horizon: int, quantiles: int = 0, **settings
+    name: str, lookback: int, horizon: int, quantiles: int = 0, variables: int = 1, **settings
 ) -> nn.Module:
-    """A fresh model ``name`` for one lookback and horizon, its defaults overridden by ``settings``."""
-    if name not in LTSF_MODELS:
+    """Benchmark model ``name`` for windows of ``variables`` columns, forecasting all of them."""
+    if name not in BENCHMARK_MODELS:
         raise UserError(
-            f"unknown benchmark model {name!r}{closest(name, LTSF_MODELS)}; choose from "
-            f"{', '.join(LTSF_MODELS)}"
+            f"unknown benchmark model {name!r}; choose from {', '.join(BENCHMARK_MODELS)}"
         )
-    entry = LTSF_MODELS[name]
-    unknown = set(settings) - set(entry.defaults)
-    if unknown:
-        raise UserError(
-            f"model {name} has no setting {', '.join(sorted(unknown))}; its settings are "
-            f"{', '.join(entry.defaults) or 'none'}"
-        )
-    options = {**entry.defaults, **settings}
-    if quantiles:
-        if name not in ("conv", "tcn"):
-            raise UserError(f"only conv and tcn have a quantile head, not {name}; drop --quantiles")
-        return entry.build(lookback, horizon, quantiles=quantiles, **options)
-    return entry.build(lookback, horizon, **options)
+    shape = SeriesShape(
+        num_features=variables,
+        window=lookback,
+        horizons=horizon,
+        targets=tuple(range(variables)),
+        quantiles=tuple(0.5 for _ in range(quantiles)),
+    )
+    return get_model(BENCHMARK_MODELS[name]).make(shape, settings)

@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from convseq.config import coerce, flag
 from convseq.errors import UserError, closest
+from convseq.models.calibrated import Calibrated
 from convseq.models.ensemble import Ensemble
 
 
@@ -39,7 +40,10 @@ class SeriesShape:
     """What a series fixes: columns, steps per window, the target's column and path length.
 
     ``absolute_features`` are columns a residual model must not read relative
-    to the window's last row (calendar phases).
+    to the window's last row (calendar phases). With ``targets`` (column
+    indices; ``--horizon``) the model forecasts all of them at every step of
+    the path, ``(batch, horizons, targets)``, and with ``quantiles`` each of
+    those levels: ``(batch, horizons, targets, quantiles)``.
     """
 
     num_features: int
@@ -47,6 +51,16 @@ class SeriesShape:
     target_index: int = 0
     absolute_features: tuple[int, ...] = ()
     horizons: int = 1
+    targets: tuple[int, ...] = ()
+    quantiles: tuple[float, ...] = ()
+
+    @property
+    def layout(self) -> tuple:
+        """What a forecaster's output layer needs: ``Anchored``'s arguments after ``residual``."""
+        return (
+            self.target_index, self.absolute_features, self.horizons, self.targets,
+            len(self.quantiles),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -215,9 +229,14 @@ def rebuild(metadata: dict) -> nn.Module:
     models (``--model auto``) from its members' records."""
     if "members" in metadata:
         return Ensemble([rebuild(member) for member in metadata["members"]])
+    if metadata.get("calibrated"):  # a quantile model with validation margins
+        inner = rebuild({k: v for k, v in metadata.items() if k != "calibrated"})
+        shape = metadata["shape"]
+        return Calibrated(inner, shape["horizons"], len(shape["targets"]))
     entry = get_model(metadata["model"])
     shape = dict(metadata["shape"])
-    if "absolute_features" in shape:  # a tuple, written to JSON as a list
-        shape["absolute_features"] = tuple(shape["absolute_features"])
+    for key in ("absolute_features", "targets", "quantiles"):  # tuples, written to JSON as lists
+        if key in shape:
+            shape[key] = tuple(shape[key])
     with torch.random.fork_rng(devices=[]):  # initial weights, replaced by the saved ones
         return entry.make(SHAPES[entry.task](**shape), metadata["settings"])

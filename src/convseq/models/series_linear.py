@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from convseq.errors import UserError
-from convseq.models.forecast import RESIDUAL_HELP, Anchored, path_or_value
+from convseq.models.forecast import RESIDUAL_HELP, Anchored
 from convseq.models.registry import SeriesShape, register_model
 
 
@@ -37,18 +37,22 @@ class SeriesLinear(nn.Module):
         target_index: int = 0,
         absolute_features: Sequence[int] = (),
         horizons: int = 1,
+        targets: Sequence[int] = (),
+        quantiles: int = 0,
     ):
         super().__init__()
         if window < 1:
             raise UserError(f"a linear forecaster needs a window of at least 1 row, got {window}")
         self.window, self.num_features = window, num_features
         self.min_length = window
-        self.anchor = Anchored(residual, target_index, absolute_features)
-        self.linear = nn.Linear(window * num_features, horizons)
+        self.anchor = Anchored(
+            residual, target_index, absolute_features, horizons, targets, quantiles
+        )
+        self.linear = nn.Linear(window * num_features, self.anchor.width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = self.anchor.relative(x)[:, -self.window :]
-        return self.anchor.absolute(path_or_value(self.linear(rows.flatten(1))), x)
+        return self.anchor.absolute(self.linear(rows.flatten(1)), x)
 
     def summary_extra(self) -> list[str]:
         return [f"Linear map of the last {self.window} rows x {self.num_features} features"]
@@ -65,7 +69,5 @@ def series_linear(shape: SeriesShape, *, residual: bool = True) -> nn.Module:
         shape.num_features,
         shape.window,
         residual,
-        shape.target_index,
-        shape.absolute_features,
-        shape.horizons,
+        *shape.layout,
     )

@@ -28,7 +28,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from convseq.errors import UserError
 from convseq.models.ensemble import Ensemble
-from convseq.models.forecast import RESIDUAL_HELP, Anchored, path_or_value
+from convseq.models.forecast import RESIDUAL_HELP, Anchored
 from convseq.models.random_source import dropout_mask
 from convseq.models.registry import SeriesShape, TextShape, register_model
 from convseq.models.series_linear import SeriesLinear
@@ -343,18 +343,22 @@ class SeriesTCN(nn.Module):
         target_index: int = 0,
         absolute_features: Sequence[int] = (),
         horizons: int = 1,
+        targets: Sequence[int] = (),
+        quantiles: int = 0,
     ):
         super().__init__()
-        self.anchor = Anchored(residual, target_index, absolute_features)
+        self.anchor = Anchored(
+            residual, target_index, absolute_features, horizons, targets, quantiles
+        )
         self.tcn = TCN(
             num_features, channels, kernel_size, dilations, dropout, norm, True, spatial_dropout
         )
-        self.head = nn.Linear(self.tcn.out_channels, horizons)
+        self.head = nn.Linear(self.tcn.out_channels, self.anchor.width)
         self.receptive_field = self.tcn.receptive_field
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = self.tcn(self.anchor.relative(x).transpose(1, 2), last_only=True)
-        return self.anchor.absolute(path_or_value(self.head(last)), x)
+        return self.anchor.absolute(self.head(last), x)
 
     def summary_extra(self) -> list[str]:
         return self.tcn.summary_extra()
@@ -435,7 +439,7 @@ def series_tcn(
 ) -> nn.Module:
     """A ``SeriesTCN``, or with ``linear_member`` an ``Ensemble`` of it and a ``SeriesLinear``
     over the whole window, each trained on its own loss, forecasting their mean."""
-    where = (shape.target_index, shape.absolute_features, shape.horizons)
+    where = shape.layout
     tcn = SeriesTCN(
         shape.num_features, channels, kernel_size, dilations, dropout, norm, spatial_dropout,
         residual, *where,

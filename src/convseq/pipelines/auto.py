@@ -57,14 +57,35 @@ def forecast_score(outputs: dict, split: str, raw: torch.Tensor | None = None) -
     return {"mae": mae, "rank": (mae,)}
 
 
-# per task: the scorer, and the score it shows (each ranks by its "rank": lower is better)
-SCORING = {"text": (text_score, "acc"), "forecast": (forecast_score, "mae")}
-PIPELINES = {"text": text.run, "forecast": forecast.run}
+def paths_score(outputs: dict, split: str, raw: torch.Tensor | None = None) -> dict:
+    """``--horizon``: MSE and MAE over every step and target (of the median with quantiles),
+    ranked by the MSE, or with quantiles by the pinball loss."""
+    own, truth = outputs[split]
+    raw = own if raw is None else raw
+    task = make_task("paths", loss="mse", quantiles=outputs["quantiles"])
+    scores = {k: v / len(truth) for k, v in task.batch_metrics(raw, truth).items()}
+    scores["loss"] = float(task.loss(raw, truth))
+    return {**scores, "rank": (scores["loss"],)}
+
+
+# per kind of run: the scorer, and the score it shows (each ranks by its "rank": lower is better)
+SCORING = {
+    "text": (text_score, "acc"),
+    "forecast": (forecast_score, "mae"),
+    "paths": (paths_score, "mse"),
+}
+PIPELINES = {"text": text.run, "forecast": forecast.run, "paths": forecast.run}
 RIDGE_SETTINGS = {"residual": True}
+RIDGE_MEMBER = "ridge-nlinear"
 # runs of the best candidate at most, budget allowing; one for text, whose validation split is
 # drawn with the seed: another seed would be scored on other texts, and could not be averaged
-SEEDS = {"text": 1, "forecast": 3}
+SEEDS = {"text": 1, "forecast": 3, "paths": 3}
 INPUT_FILES = {"text": "tokenizer.json", "forecast": "normalization.json"}
+
+
+def kind_of(config: RunConfig) -> str:
+    """``text``, ``forecast``, or ``paths`` for a forecaster of every step (``--horizon``)."""
+    return "paths" if config.task == "forecast" and config.shaping.horizon else config.task
 
 
 @dataclass
@@ -85,10 +106,10 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     while the budget lasts; choose on validation, save the choice as the run's model; the
     metrics for metrics.json."""
     began, cpu_began = time.perf_counter(), time.process_time()
-    task = config.task
-    score, key = SCORING[task]
+    task, kind = config.task, kind_of(config)
+    score, key = SCORING[kind]
     deadline = time.monotonic() + config.train.budget * 60
-    candidates = CANDIDATES[task]
+    candidates = CANDIDATES[kind]
     trained, skipped = [], []
     folder.file("candidates")  # the run folder and its config.json, before the candidates' folders
     for k, candidate in enumerate(candidates):
@@ -107,7 +128,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     if not trained:  # every candidate refused the data: the first one's reason
         raise skipped[0][1]
     best = min(trained, key=lambda t: t.val["rank"])
-    for seed in range(1, SEEDS[task]):  # averaging seeds of the best cancels part of their errors
+    for seed in range(1, SEEDS[kind]):  # averaging seeds of the best cancels part of their errors
         if deadline - time.monotonic() < 1.2 * best.seconds:
             break
         print(f"--model auto: {best.candidate.model} again with seed {config.train.seed + seed}, "
@@ -116,6 +137,8 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     if folder.writer:
         save_config(folder, config)  # with the length the text pipeline chose (--max-len 0)
 
+    if kind == "paths" and not config.train.quantiles:  # the ridge NLinear, a member like any
+        trained.append(ridge_member(trained[0]))
     chosen, val = choose(trained, score)
     rows = [{"model": t.model, f"val_{key}": t.val[key], "seconds": t.seconds} for t in trained]
     if len(chosen) > 1:
@@ -125,7 +148,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     for row in rows:
         print(f"  {row['model']:<44} {key} {row[f'val_{key}']:.4f}  {row['seconds']:7.1f} s")
     ridge = False
-    if task == "forecast":
+    if kind == "forecast":
         ridge_val = trained[0].metrics["ridge_baseline_val_mae"]
         print(f"  {'ridge map of the target window':<44} {key} {ridge_val:.4f}")
         ridge = ridge_val <= val["mae"]
@@ -134,13 +157,13 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
     name = "ridge map (series-linear)" if ridge else " + ".join(t.model for t in chosen)
     print(f"chosen on validation: {name}")
     shutil.copyfile(trained[0].folder.path / INPUT_FILES[task], folder.file(INPUT_FILES[task]))
-    if (chosen[0].folder.path / "curves.png").exists():  # the best candidate's training curves
-        shutil.copyfile(chosen[0].folder.path / "curves.png", folder.file("curves.png"))
-    if ridge:
-        save_ridge(folder, trained[0])
-    else:
-        save_choice(folder, chosen)
-    finish = finish_text if task == "text" else finish_forecast
+    curves = next((t.folder.path / "curves.png" for t in chosen if t.folder), None)
+    if curves and curves.exists():  # the best trained candidate's training curves
+        shutil.copyfile(curves, folder.file("curves.png"))
+    model = save_ridge(folder, trained[0]) if ridge else save_choice(folder, chosen)
+    if "draw" in trained[0].outputs and folder.writer:  # forecast.png of the choice
+        trained[0].outputs["draw"](model, folder.file("forecast.png"))
+    finish = {"text": finish_text, "forecast": finish_forecast, "paths": finish_paths}[kind]
     members = [] if ridge else chosen
     metrics = finish(config, folder, trained, members)
     metrics.update(
@@ -150,7 +173,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         candidates=rows,
         params=sum(t.metrics["params"] for t in members)
         if members
-        else len(trained[0].outputs["ridge_weights"]),
+        else trained[0].outputs["ridge_weights"].size,
         total_seconds=round(time.perf_counter() - began, 1),
         cpu_seconds=round(time.process_time() - cpu_began, 1),
         budget_minutes=config.train.budget,
@@ -177,8 +200,19 @@ def train(config: RunConfig, candidate: Candidate, folder: RunFolder, deadline: 
     metrics.update(candidate_of=str(folder.path), total_seconds=seconds)
     if folder.writer:
         sub.finish(metrics)
-    val = SCORING[config.task][0](outputs, "val")
+    val = SCORING[kind_of(config)][0](outputs, "val")
     return Trained(name, candidate, sub, metrics, outputs, val, seconds)
+
+
+def ridge_member(first: Trained) -> Trained:
+    """The ridge NLinear of the run (fitted in seconds by every candidate's pipeline) as a
+    candidate without a folder: its forecasts, and its weights as a ``series-nlinear``."""
+    outputs = dict(first.outputs)
+    for split in ("val", "test"):
+        outputs[split] = (outputs["ridge"](split), first.outputs[split][1])
+    metrics = {"params": int(outputs["ridge_weights"].size)}
+    val = paths_score(outputs, "val")
+    return Trained(RIDGE_MEMBER, Candidate("series-nlinear"), None, metrics, outputs, val, 0.0)
 
 
 def candidate_config(config: RunConfig, candidate: Candidate, shaping, deadline: float):
@@ -224,22 +258,28 @@ def average(members: list[Trained], split: str) -> torch.Tensor:
 
 
 def same_inputs(trained: list[Trained]) -> bool:
-    """Whether every candidate turned the data into the same inputs, so they can be averaged."""
-    name = INPUT_FILES[trained[0].folder.config.task]
-    first = (trained[0].folder.path / name).read_bytes()
-    return all((t.folder.path / name).read_bytes() == first for t in trained[1:])
+    """Whether every candidate turned the data into the same inputs, so they can be averaged
+    (the ridge member reads the first candidate's)."""
+    runs = [t for t in trained if t.folder is not None]
+    name = INPUT_FILES[runs[0].folder.config.task]
+    first = (runs[0].folder.path / name).read_bytes()
+    return all((t.folder.path / name).read_bytes() == first for t in runs[1:])
 
 
 # ------------------------------------------------------------------- saving
-def save_choice(folder: RunFolder, chosen: list[Trained]) -> None:
+def save_choice(folder: RunFolder, chosen: list[Trained]) -> torch.nn.Module:
     """The run's model.safetensors: the chosen candidate's, or the chosen candidates' average
-    (its metadata records each member, which ``rebuild`` reads)."""
+    (its metadata records each member, which ``rebuild`` reads); the model saved."""
+    weights = [read_weights(t.folder) if t.folder else ridge_weights(t) for t in chosen]
     if len(chosen) == 1:
-        shutil.copyfile(
-            chosen[0].folder.path / "model.safetensors", folder.file("model.safetensors")
-        )
-        return
-    weights = [read_weights(t.folder) for t in chosen]
+        model = rebuild(weights[0][1])
+        model.load_state_dict(weights[0][0])
+        if chosen[0].folder is not None:
+            path = chosen[0].folder.path / "model.safetensors"
+            shutil.copyfile(path, folder.file("model.safetensors"))
+        else:  # the ridge NLinear alone
+            folder.save_weights(model, weights[0][1])
+        return model
     members = [{k: meta[k] for k in ("model", "shape", "settings")} for _, meta in weights]
     model = rebuild({"members": members})
     model.load_state_dict(
@@ -247,6 +287,16 @@ def save_choice(folder: RunFolder, chosen: list[Trained]) -> None:
     )
     shared = {k: v for k, v in weights[0][1].items() if k not in ("convseq", "run_format")}
     folder.save_weights(model, {**shared, "model": "average", "members": members})
+    return model
+
+
+def ridge_weights(member: Trained) -> tuple[dict, dict]:
+    """The ridge NLinear member's state dict and record: a ``series-nlinear`` on the run's
+    shape whose map is the ridge's, W [L, H] as Linear(L, H), no bias."""
+    shape = dict(member.outputs["shape"])
+    weights = torch.as_tensor(member.outputs["ridge_weights"], dtype=torch.float32)
+    state = {"net.linear.weight": weights.T.contiguous(), "net.linear.bias": torch.zeros(len(weights.T))}  # fmt: skip
+    return state, {"model": "series-nlinear", "shape": shape, "settings": {}}
 
 
 def ridge_model(shape: SeriesShape, weights) -> torch.nn.Module:
@@ -262,13 +312,14 @@ def ridge_model(shape: SeriesShape, weights) -> torch.nn.Module:
     return model
 
 
-def save_ridge(folder: RunFolder, first: Trained) -> None:
+def save_ridge(folder: RunFolder, first: Trained) -> torch.nn.Module:
     _, meta = read_weights(first.folder)
-    shape = dict(meta["shape"], absolute_features=tuple(meta["shape"]["absolute_features"]))
+    shape = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["shape"].items()}
     model = ridge_model(SeriesShape(**shape), first.outputs["ridge_weights"])
     folder.save_weights(
         model, {"model": "series-linear", "shape": meta["shape"], "settings": RIDGE_SETTINGS}
     )
+    return model
 
 
 # ------------------------------------------------------------------ metrics
@@ -313,4 +364,27 @@ def finish_forecast(config, folder: RunFolder, trained: list[Trained], chosen: l
         metrics.update({name: mae, f"{name}_units": mae * scale})
         base = metrics[f"baseline_{split}_mae"]
         print(forecast.versus_baseline(label, mae, base, scale, units))
+    return metrics
+
+
+def finish_paths(config, folder: RunFolder, trained: list[Trained], chosen: list[Trained]):
+    """``--horizon``: the choice's MSE and MAE (and interval) on validation and test, beside the
+    baselines, and each target's test MAE in its units."""
+    first = trained[0]
+    metrics = {k: v for k, v in first.metrics.items() if k not in CANDIDATE_ONLY}
+    metrics.update(experiment=config.preset, dataset=config.dataset)
+    for split, name in (("val", "best_val"), ("test", "test")):
+        scores = paths_score(first.outputs, split, average(chosen, split))
+        metrics.update({f"{name}_{m}": v for m, v in scores.items() if m not in ("rank", "loss")})
+    raw, truth = average(chosen, "test"), first.outputs["test"][1]
+    task = make_task("paths", quantiles=first.outputs["quantiles"])
+    error = (task.point(raw) - truth).abs().mean(dim=(0, 1))
+    metrics["test_mae_by_target"] = {
+        n: float(e * s)
+        for n, e, s in zip(
+            first.outputs["target_names"], error, first.outputs["target_std"], strict=True
+        )
+    }
+    for label, split in (("validation", "val"), ("test", "test")):
+        print(forecast.paths_line(label, metrics, split))
     return metrics

@@ -48,7 +48,8 @@ from convseq.evaluation.ltsf_table import (
     quantile_lines,
 )
 from convseq.evaluation.ridge_nlinear import fit_best_lookback, predict_ridge
-from convseq.models.ltsf import LTSF_MODELS, build_model
+from convseq.models.ltsf import BENCHMARK_MODELS, build_model
+from convseq.models.registry import get_model
 from convseq.training.ltsf import fit, predict, recipe
 from convseq.version import __version__
 
@@ -127,6 +128,7 @@ class Benchmark:
 
     def __init__(self, settings: BenchmarkSettings, table: Table, log: Callable[[str], None]):
         self.settings, self.table, self.log = settings, table, log
+        self.variables = len(table.columns)
         self.rows: list[Row] = []
         self.drop_last = DROP_LAST_BATCH.get(table.name, 32)
         self.uses_ridge = bool({"ridge", "conv+ridge"} & set(settings.models))
@@ -167,7 +169,7 @@ class Benchmark:
 
     def repeat(self, horizon: int, splits: Splits) -> Forecasts:
         started = time.perf_counter()
-        model = build_model("repeat", splits.train.lookback, horizon)
+        model = build_model("repeat", splits.train.lookback, horizon, variables=self.variables)
         pred = Forecasts(predict(model, splits.val), predict(model, splits.test))
         self.say(self.score("repeat", horizon, splits, pred, time.perf_counter() - started, ""))
         return pred
@@ -186,7 +188,9 @@ class Benchmark:
         started, best = time.perf_counter(), None
         train = self.settings_for(name)
         for seed in self.settings.seeds:
-            build = partial(build_model, name, splits.train.lookback, horizon)
+            build = partial(
+                build_model, name, splits.train.lookback, horizon, variables=self.variables
+            )
             model, result = fit(build, splits.train, splits.val, train, seed)
             self.log(
                 f"{self.table.name} H={horizon} {name} seed {seed}: val {result.best_val:.4f} "
@@ -210,7 +214,7 @@ class Benchmark:
         epochs = []
         for seed in self.settings.seeds:
             build = partial(
-                build_model, name, splits.train.lookback, horizon, quantiles=len(levels)
+                build_model, name, splits.train.lookback, horizon, len(levels), self.variables
             )
             model, result = fit(build, splits.train, splits.val, train, seed, levels)
             pv, pt = predict(model, splits.val), predict(model, splits.test)
@@ -330,7 +334,7 @@ def write_outputs(
         "source": table.source,
         "columns": table.columns,
         "rows": [asdict(r) for r in rows],
-        "models": {name: LTSF_MODELS[name].defaults for name in LTSF_MODELS},
+        "models": {name: get_model(BENCHMARK_MODELS[name]).defaults for name in BENCHMARK_MODELS},
         "finished": finished,
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 1),

@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from convseq.data.ltsf import Segment
 from convseq.training.seed import preserved_random_state
+from convseq.training.tasks import pinball_loss
 
 
 @dataclass
@@ -55,12 +56,6 @@ def recipe(model: str, dataset: str, loss: str | None = None) -> TrainSettings:
     else:
         settings = LINEAR_RECIPES.get(dataset, LINEAR_RECIPES["etth1"])
     return replace(settings, loss=loss) if loss else settings
-
-
-def pinball_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
-    """Mean pinball loss of pred [..., Q] against target [...] for the levels ``quantiles`` [Q]."""
-    diff = target.unsqueeze(-1) - pred
-    return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
 
 
 def training_loss(kind: str, pred, target, quantiles) -> torch.Tensor:

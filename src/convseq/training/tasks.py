@@ -74,7 +74,7 @@ class MulticlassClassification(Task):
         return {"acc": (output.argmax(dim=1) == target.long()).sum().item()}
 
 
-REGRESSION_LOSSES = ("mae", "huber")
+REGRESSION_LOSSES = ("mae", "huber", "mse")
 
 
 class Regression(Task):
@@ -108,6 +108,7 @@ class Regression(Task):
         if loss not in REGRESSION_LOSSES:
             raise ValueError(f"unknown regression loss {loss!r}")
         self.huber_delta = huber_delta if loss == "huber" else 0.0
+        self.squared = loss == "mse"
         self.final_weight = final_weight
         self.members, self.horizons = members, horizons
 
@@ -134,6 +135,8 @@ class Regression(Task):
     def _loss(self, output, target, reduction: str):
         if self.huber_delta:
             return F.smooth_l1_loss(output, target, reduction=reduction, beta=self.huber_delta)
+        if self.squared:
+            return F.mse_loss(output, target, reduction=reduction)
         return F.l1_loss(output, target, reduction=reduction)
 
     def batch_metrics(self, output, target):
@@ -152,7 +155,66 @@ def _paired(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, t
     return output, target.float()
 
 
-TASKS = {t.name: t for t in (BinaryClassification, MulticlassClassification, Regression)}
+def pinball_loss(pred: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Mean pinball loss of ``pred`` [..., Q] against ``target`` [...] at the ``levels`` [Q]."""
+    diff = target.unsqueeze(-1) - pred
+    return torch.maximum(levels * diff, (levels - 1) * diff).mean()
+
+
+class PathRegression(Regression):
+    """Every step of a path for every target (``--horizon``): outputs and targets ``(batch, H, T)``.
+
+    The loss is the mean over all of them (mae, mse or huber); metrics are
+    the MAE and MSE over every step and target, and the best epoch is the
+    lowest validation MSE, as the long-horizon benchmark chooses. With
+    ``quantiles`` the output has a last axis of levels, the loss is the
+    pinball loss (the best epoch its lowest value) and the metrics are those
+    of the 0.5 level, the point forecast. An ensemble's training output has
+    its members on one more, last, axis: the loss is the mean of theirs.
+    """
+
+    name = "paths"
+    metric_names = ("mae", "mse")
+
+    def __init__(self, loss="mae", huber_delta=1.0, members=1, quantiles=(), **_):
+        super().__init__(loss, huber_delta, members=members)
+        self.levels = torch.tensor(quantiles, dtype=torch.float32)
+        self.median = list(quantiles).index(0.5) if quantiles else None
+        self.monitor = "val_loss" if quantiles else "val_mse"
+        if quantiles:
+            self.metric_names = ("mae", "mse", "coverage", "width")
+
+    def _each_member(self, output, target) -> bool:
+        return self.members > 1 and output.ndim == target.ndim + 1 + (self.median is not None)
+
+    def loss(self, output, target):
+        if self._each_member(output, target):
+            return torch.stack([self.loss(out, target) for out in output.unbind(-1)]).mean()
+        if self.median is not None:
+            return pinball_loss(output, target.float(), self.levels.to(output.device))
+        return self._loss(output, target.float(), "mean")
+
+    def batch_metrics(self, output, target):
+        if self._each_member(output, target):
+            output = output.mean(dim=-1)
+        target = target.float()
+        error = (self.point(output) - target).flatten(1)
+        sums = {"mae": error.abs().mean(1).sum().item(), "mse": error.pow(2).mean(1).sum().item()}
+        if self.median is not None:
+            low, high = output[..., 0], output[..., -1]
+            inside = ((target >= low) & (target <= high)).float().flatten(1)
+            sums["coverage"] = inside.mean(1).sum().item()
+            sums["width"] = (high - low).flatten(1).mean(1).sum().item()
+        return sums
+
+    def point(self, output: torch.Tensor) -> torch.Tensor:
+        """The point forecast in an output: the 0.5 level with quantiles."""
+        return output if self.median is None else output[..., self.median]
+
+
+TASKS = {
+    t.name: t for t in (BinaryClassification, MulticlassClassification, Regression, PathRegression)
+}
 
 
 def make_task(name: str, **settings) -> Task:
