@@ -152,10 +152,10 @@ def test_each_model_maps_batch_lookback_variables_to_horizon(name):
 
 
 def test_quantile_head_shape_and_only_conv_has_one():
-    model = build_model("conv", 48, 12, quantiles=3, variables=4)
+    model = build_model("conv", 48, 12, (0.1, 0.5, 0.9), variables=4)
     assert model(torch.randn(2, 48, 4)).shape == (2, 12, 4, 3)
     with pytest.raises(UserError, match="quantile"):
-        build_model("dlinear", 48, 12, quantiles=3, variables=4)
+        build_model("dlinear", 48, 12, (0.1, 0.5, 0.9), variables=4)
     with pytest.raises(UserError, match="choose from"):
         build_model("dlinaer", 48, 12)
 

@@ -130,6 +130,12 @@ def test_quantile_metrics_are_those_of_the_median_and_the_interval():
 
 
 # ------------------------------------------------------------------ runs
+def test_targets_all_reads_only_the_features(data, tmp_path):
+    out = tmp_path / "run"
+    assert train_paths(data, out, "--features", "temp", "--model", "series-linear") == 0
+    assert json.loads((out / "metrics.json").read_text())["targets"] == ["temp"]
+
+
 def test_a_run_reports_mse_and_mae_beside_the_baselines_and_draws_forecasts(data, tmp_path):
     out = tmp_path / "run"
     assert train_paths(data, out) == 0
@@ -188,22 +194,29 @@ def test_quantile_run_reports_its_interval(data, tmp_path):
     assert metrics["quantiles"] == [0.1, 0.5, 0.9]
 
 
-def test_auto_chooses_among_the_patch_nets_and_the_ridge_and_saves_what_it_scored(data, tmp_path):
+@pytest.mark.parametrize("levels", [[], ["--quantiles", "0.1,0.5,0.9"]])
+def test_auto_chooses_among_the_patch_nets_and_the_ridge_and_saves_what_it_scored(
+    data, tmp_path, levels
+):
     out = tmp_path / "run"
     argv = ["train", "forecast", str(data), "--time-column", "time", *PATHS, "--epochs", "1",
-            "--out", str(out)]  # fmt: skip
+            *levels, "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     names = [row["model"] for row in metrics["candidates"]]
-    assert names[:2] == ["series-patch-conv", "series-patch-tcn"] and "ridge-nlinear" in names
+    assert names[:2] == ["series-patch-conv", "series-patch-tcn"]
+    assert ("ridge-nlinear" in names) == (not levels)  # the ridge has no interval
     # the saved choice scores the recorded test figures on the test windows
     folder, config = open_run(out)
     prepared = prepare(read_series(str(data), "time"), config, ["load", "temp"])
     tensors, meta = read_weights(folder)
     model = rebuild(meta)
     model.load_state_dict(tensors)
-    found = evaluate(model, make_task("paths"), prepared.test)
+    task = make_task("paths", quantiles=(0.1, 0.5, 0.9) if levels else ())
+    found = evaluate(model, task, prepared.test)
     assert found["mse"] == pytest.approx(metrics["test_mse"], rel=1e-4)
+    if levels:
+        assert found["coverage"] == pytest.approx(metrics["test_coverage"], rel=1e-6)
     assert (out / "forecast.png").is_file()
 
 
@@ -229,6 +242,12 @@ def test_the_ridge_member_alone_scores_the_ridge_baseline(data, tmp_path):
     ("extra", "message"),
     [
         (["--quantiles", "0.1,0.9"], "must be increasing levels that include 0.5"),
+        (["--quantiles", "0.5,0.9"], "levels below and above it"),
+        (["--quantiles", "0.1,0.5,0.9", "--loss", "mse"], "no effect with --quantiles"),
+        (["--delay", "3"], "--delay has no effect with --horizon"),
+        (["--horizons", "all"], "drop --horizons"),
+        (["--horizon", "150"], "--horizon 150 does not fit the validation split (100 rows)"),
+        (["--model", "series-patch-conv", "--lookback", "6"], "too short for patches of 16"),
         (["--targets", "load,nope"], "nope"),
         (["--model", "series-dlinear", "--quantiles", "0.1,0.5,0.9"], "no quantile head"),
         (["--model", "common-sense", "--quantiles", "0.1,0.5,0.9"], "a trained model"),

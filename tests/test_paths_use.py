@@ -22,7 +22,6 @@ from tests.forecast_helpers import (
     hourly_values,
     refused,
     series_lines,
-    train_forecast,
     write_series,
 )
 
@@ -42,12 +41,11 @@ def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("paths-use")
     data = write_series(folder / "plant.csv", rows=ROWS)
     horizon = ["--horizon", "6"]
-    assert (
-        train_forecast(
-            data, folder / "multi", *horizon, "--targets", "load,temp", *SPLITS, *SMALL_TCN
-        )
-        == 0
-    )
+    assert main(
+        ["train", "forecast", str(data), "--time-column", "time", "--target", "load",
+         "--lookback", "48", "--step", "2", "--epochs", "2", "--batch-size", "32", *horizon,
+         "--targets", "load,temp", *SPLITS, *SMALL_TCN, "--out", str(folder / "multi")]
+    ) == 0  # fmt: skip
     convseq.train_forecast(
         data, model="series-patch-conv", out=folder / "quantile", time_column="time",
         horizon=6, targets=["load", "temp"], quantiles=[0.1, 0.5, 0.9], lookback=48, step=2,

@@ -54,7 +54,10 @@ def preset_argv(name: str, tmp_path) -> list[str]:
         argv += ["--data-dir", str(tmp_path / "jena"), *WINDOW, "--splits", "0:600,600:900,900:"]
     elif preset.dataset == "etth1":
         write_ett(tmp_path / "ett", rows=700)
-        argv += ["--data-dir", str(tmp_path / "ett"), *WINDOW, "--splits", ETT_SPLITS]
+        window = (
+            WINDOW if not preset.data.get("horizon") else ["--lookback", "48", "--horizon", "6"]
+        )
+        argv += ["--data-dir", str(tmp_path / "ett"), *window, "--splits", ETT_SPLITS]
     elif preset.dataset == "ucr":
         from tests.case_helpers import write_archive
 

@@ -279,10 +279,16 @@ class ForecastTraining(Training):
         unused(self, "calibrate", not self.quantiles, "--quantiles")
         unused(self, "final_weight", self.horizons != "all", "--horizons all")
         q = self.quantiles
-        if q and (sorted(set(q)) != q or 0.5 not in q):
+        if q and (sorted(set(q)) != q or 0.5 not in q or q[0] == 0.5 or q[-1] == 0.5):
             raise UserError(
                 f"--quantiles {','.join(map(str, q))} must be increasing levels that include 0.5 "
-                "(the point forecast), e.g. 0.1,0.5,0.9"
+                "(the point forecast) and levels below and above it (the interval), "
+                "e.g. 0.1,0.5,0.9"
+            )
+        if q and self.loss != "mae":
+            raise UserError(
+                f"--loss {self.loss} has no effect with --quantiles, which trains on the pinball "
+                "loss; drop one of them"
             )
 
 
@@ -474,9 +480,10 @@ class SeriesShaping(Settings):
 
     def columns_to_read(self) -> list[str] | None:
         """The features plus what the target and wind vector need, or None for every column."""
-        if not self.features or self.targets == ["all"]:
+        if not self.features:
             return None
-        needed = [self.target, *self.targets, *(self.wind_columns if self.wind_vector else [])]
+        named = [t for t in self.targets if t != "all"]  # all: every column read
+        needed = [self.target, *named, *(self.wind_columns if self.wind_vector else [])]
         return self.features + [c for c in needed if c and c not in self.features]
 
 

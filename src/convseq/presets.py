@@ -123,6 +123,11 @@ class Preset:
                     f"{self.name} has no setting {key!r}{closest(key, known)}; "
                     f"'{self.command} --help' lists them"
                 )
+        if "delay" in options and values["shaping"].get("horizon"):
+            raise UserError(
+                "--delay has no effect with --horizon, which forecasts every row from the one "
+                "after the window; drop --delay"
+            )
         groups = {role: self.groups[role](**v) for role, v in values.items()}
         if entry:
             settings = entry.settings(settings)

@@ -31,7 +31,7 @@ from convseq.models.forecast import final_horizon
 from convseq.models.registry import SeriesShape, build_model
 from convseq.runs import RunFolder
 from convseq.training.tasks import make_task
-from convseq.training.trainer import evaluate, predict
+from convseq.training.trainer import evaluate, predict, target_maes
 from convseq.wording import every, plural
 
 
@@ -450,9 +450,9 @@ class SeriesForecaster:
             "mae": found["mae"],
             "baseline_mse": base["mse"],
             "baseline_mae": base["mae"],
-            "mae_by_target": _by_target(mae_by_target(self.model, task, windows) * std, self),
+            "mae_by_target": _by_target(target_maes(self.model, task, windows).numpy() * std, self),
             "baseline_mae_by_target": _by_target(
-                mae_by_target(baseline, point, windows) * std, self
+                target_maes(baseline, point, windows).numpy() * std, self
             ),
         }
         if self.quantiles:
@@ -471,15 +471,6 @@ class SeriesForecaster:
 
 
 @torch.no_grad()
-def mae_by_target(model: torch.nn.Module, task, windows: Windows) -> np.ndarray:
-    """Each target's MAE (normalized) of the point forecast over every step of every window."""
-    sums = torch.zeros(windows.targets.shape[-1], dtype=torch.float64)
-    for inputs, truth in windows.epoch(0):
-        point = task.point(predict(model, [inputs]))
-        sums += (point - truth).abs().sum(dim=(0, 1)).double()
-    return (sums / (windows.num_windows * windows.horizons)).numpy()
-
-
 def _by_target(values: np.ndarray, forecaster: SeriesForecaster) -> dict[str, float]:
     return {name: float(v) for name, v in zip(forecaster.targets, values, strict=True)}
 

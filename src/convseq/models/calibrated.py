@@ -20,7 +20,8 @@ class Calibrated(nn.Module):
     """A quantile forecaster whose outermost levels are moved by ``margins`` [H, T], fitted on
     validation (conformalized quantile regression, Romano et al. 2019): the lowest level
     minus the margin, the highest plus it, so the interval covers its nominal share of the
-    validation targets at each step and target. The other levels are left as they are."""
+    validation targets at each step and target. The other levels are left as they are; the
+    model has at least one level inside the interval (the median)."""
 
     def __init__(self, model: nn.Module, horizons: int, targets: int):
         super().__init__()
@@ -33,7 +34,10 @@ class Calibrated(nn.Module):
             return out
         low, middle, high = out[..., :1], out[..., 1:-1], out[..., -1:]
         margin = self.margins.unsqueeze(-1)
-        return torch.cat([low - margin, middle, high + margin], dim=-1)
+        # a negative margin narrows the interval, never past the levels inside it
+        low = torch.minimum(low - margin, middle[..., :1])
+        high = torch.maximum(high + margin, middle[..., -1:])
+        return torch.cat([low, middle, high], dim=-1)
 
 
 def conformal_margins(low, high, truth, coverage: float) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from convseq.errors import UserError
+from convseq.errors import ModelDoesNotFit, UserError
 from convseq.models.registry import SeriesShape, get_model, register_model
 from convseq.models.tcn import TCN
 
@@ -228,10 +228,21 @@ class ChannelIndependent(nn.Module):
         return out.squeeze(-1) if out.shape[1] == 1 else out
 
 
-def independent(shape: SeriesShape, build, quantile_head: bool = False, min_length: int = 1):
-    """``build(lookback, horizon, quantiles)`` wrapped to read the shape's target columns."""
+def independent(
+    shape: SeriesShape, build, quantile_head: bool = False, min_length: int = 1, why: str = ""
+):
+    """``build(lookback, horizon, quantiles)`` wrapped to read the shape's target columns.
+
+    A window shorter than ``min_length`` is refused as a ``ModelDoesNotFit``
+    (``--model auto`` skips such a candidate), ``why`` saying what needs it.
+    """
     if shape.quantiles and not quantile_head:
-        raise ValueError("it has no quantile head; use series-patch-conv or drop --quantiles")
+        raise ValueError("it has no quantile head; pick another model or drop --quantiles")
+    if shape.window < min_length:
+        raise ModelDoesNotFit(
+            f"windows of {shape.window} steps are too short for {why} (at least {min_length}); "
+            "raise --lookback, or lower --patch or --step"
+        )
     columns = shape.targets or (shape.target_index,)
     args = (shape.window, shape.horizons) + ((len(shape.quantiles),) if quantile_head else ())
     return ChannelIndependent(build(*args), columns, bool(shape.targets), min_length)
@@ -270,14 +281,21 @@ def series_patch_conv(
 ) -> nn.Module:
     settings = dict(width=width, patch=patch, stride=stride, blocks=blocks, kernel=kernel)
     settings.update(ffn_ratio=ffn_ratio, dropout=dropout)
-    return independent(shape, lambda *a: PatchConvNet(*a, **settings), True, max(1, patch - stride))
+    why = f"patches of {patch} rows every {stride}"
+    return independent(
+        shape, lambda *a: PatchConvNet(*a, **settings), True, max(1, patch - stride), why
+    )
 
 
 @register_model(
     "series-patch-tcn",
     "forecast",
     "the patch convnet with convseq's dilated TCN as its token mixer",
-    help={**PATCH_HELP, "tcn_kernel": "TCN kernel, in tokens", "dilations": "TCN dilations"},
+    help={
+        **{k: PATCH_HELP[k] for k in ("width", "patch", "stride", "dropout")},
+        "tcn_kernel": "TCN kernel, in tokens",
+        "dilations": "TCN dilations",
+    },
     example_settings=SMALL_PATCH,
 )
 def series_patch_tcn(
@@ -296,6 +314,7 @@ def series_patch_tcn(
         lambda *a: PatchTCN(*a, kernel=tcn_kernel, dilations=tuple(dilations), **settings),
         True,
         max(1, patch - stride),
+        f"patches of {patch} rows every {stride}",
     )
 
 
@@ -329,9 +348,15 @@ BENCHMARK_MODELS = {
 
 
 def build_model(
-    name: str, lookback: int, horizon: int, quantiles: int = 0, variables: int = 1, **settings
+    name: str,
+    lookback: int,
+    horizon: int,
+    levels: tuple[float, ...] = (),
+    variables: int = 1,
+    **settings,
 ) -> nn.Module:
-    """Benchmark model ``name`` for windows of ``variables`` columns, forecasting all of them."""
+    """Benchmark model ``name`` for windows of ``variables`` columns, forecasting all of them
+    (one output per quantile level with ``levels``)."""
     if name not in BENCHMARK_MODELS:
         raise UserError(
             f"unknown benchmark model {name!r}; choose from {', '.join(BENCHMARK_MODELS)}"
@@ -341,6 +366,6 @@ def build_model(
         window=lookback,
         horizons=horizon,
         targets=tuple(range(variables)),
-        quantiles=tuple(0.5 for _ in range(quantiles)),
+        quantiles=tuple(levels),
     )
     return get_model(BENCHMARK_MODELS[name]).make(shape, settings)

@@ -280,7 +280,8 @@ def save_choice(folder: RunFolder, chosen: list[Trained]) -> torch.nn.Module:
         else:  # the ridge NLinear alone
             folder.save_weights(model, weights[0][1])
         return model
-    members = [{k: meta[k] for k in ("model", "shape", "settings")} for _, meta in weights]
+    keys = ("model", "shape", "settings", "calibrated")  # what rebuild reads
+    members = [{k: meta[k] for k in keys if k in meta} for _, meta in weights]
     model = rebuild({"members": members})
     model.load_state_dict(
         {f"members.{i}.{name}": v for i, (w, _) in enumerate(weights) for name, v in w.items()}
@@ -324,6 +325,7 @@ def save_ridge(folder: RunFolder, first: Trained) -> torch.nn.Module:
 
 # ------------------------------------------------------------------ metrics
 CANDIDATE_ONLY = ("candidate_of", "best_epoch", "epochs_run", "seconds_per_epoch", "monitor",
+                  "val_coverage_uncalibrated", "val_coverage_calibrated",
                   "weights_sha256", "pretrain_seconds")  # fmt: skip
 
 
@@ -378,13 +380,11 @@ def finish_paths(config, folder: RunFolder, trained: list[Trained], chosen: list
         metrics.update({f"{name}_{m}": v for m, v in scores.items() if m not in ("rank", "loss")})
     raw, truth = average(chosen, "test"), first.outputs["test"][1]
     task = make_task("paths", quantiles=first.outputs["quantiles"])
-    error = (task.point(raw) - truth).abs().mean(dim=(0, 1))
-    metrics["test_mae_by_target"] = {
-        n: float(e * s)
-        for n, e, s in zip(
-            first.outputs["target_names"], error, first.outputs["target_std"], strict=True
-        )
-    }
+    maes = task.target_error_sums(raw, truth) / (truth.shape[0] * truth.shape[1])
+    units = maes.numpy() * first.outputs["target_std"]
+    metrics["test_mae_by_target"] = dict(
+        zip(first.outputs["target_names"], units.tolist(), strict=True)
+    )
     for label, split in (("validation", "val"), ("test", "test")):
         print(forecast.paths_line(label, metrics, split))
     return metrics

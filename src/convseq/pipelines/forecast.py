@@ -41,7 +41,7 @@ from convseq.models.summary import summarize
 from convseq.runs import RunFolder
 from convseq.training.seed import seed_everything
 from convseq.training.tasks import make_task
-from convseq.training.trainer import Trainer, evaluate, predict
+from convseq.training.trainer import Trainer, evaluate, predict, target_maes
 from convseq.wording import plural
 
 NOT_FILLED = (
@@ -129,20 +129,32 @@ def prepare(series: Series, config: RunConfig, targets: list[str] | None = None)
     """Split rows, normalize with the training rows' statistics and cut windows.
 
     With ``targets`` (``--horizon``) the windows are the long-horizon
-    benchmark's: every target row of a split is forecast at every step, the
+    benchmark's: a window's path of H rows lies inside its split, the
     validation and test windows taking their history from the rows before
-    the split, and no path reaching past the split's end.
+    the split; so every target row of a split is forecast, its first and
+    last H - 1 rows at fewer steps.
     """
     shaping, train = config.shaping, config.train
     target = shaping.target or (targets or [""])[0]
     target_index = series.index_of(target, "target (--target)")
     lookback, step, delay = shaping.lookback, shaping.step, shaping.last_delay
     if len(series) < lookback + delay + 1:
+        what = f"lookback + horizon = {lookback + delay + 1}" if targets else (
+            f"lookback + delay + 1 = {lookback + delay + 1}"
+        )  # fmt: skip
         raise UserError(
-            f"{series.source} has {len(series)} rows, fewer than lookback + delay + 1 = "
-            f"{lookback + delay + 1}; use a longer series or a smaller --lookback or --delay"
+            f"{series.source} has {len(series)} rows, fewer than {what}; use a longer series or "
+            f"a smaller --lookback or {'--horizon' if targets else '--delay'}"
         )
     splits = parse_splits(shaping.splits, len(series), series.source)
+    for k, (name, (start, end)) in enumerate(zip(SPLIT_NAMES, splits, strict=True)):
+        needed = shaping.horizon + (lookback if k == 0 else 0)
+        if targets and end - start < needed:
+            raise UserError(
+                f"--horizon {shaping.horizon} does not fit the {name} split ({end - start} rows"
+                f"{f', of which {lookback} are the first window' if k == 0 else ''}); use a "
+                "smaller --horizon or a longer split"
+            )
     lo, hi = splits[0]
     mean, std = series.values[lo:hi].mean(axis=0), series.values[lo:hi].std(axis=0)
     flat = np.flatnonzero(std == 0)
@@ -287,7 +299,13 @@ def run(config: RunConfig, folder: RunFolder, outputs: dict | None = None) -> di
     """
     seed, shaping = config.train.seed, config.shaping
     if not shaping.target and not shaping.targets:
-        raise UserError(f"{config.preset} needs the column to forecast: pass --target COLUMN")
+        more = " (or with --horizon, --targets A,B or all)" if shaping.horizon else ""
+        raise UserError(f"{config.preset} needs the column to forecast: pass --target COLUMN{more}")
+    if shaping.horizon and config.train.horizons == "all":
+        raise UserError(
+            "--horizons all trains one target's path; --horizon already trains every step of "
+            "every target: drop --horizons"
+        )
     entry = get_model(config.model, "forecast")
     if config.train.horizons == "all" and not entry.trainable:
         raise UserError(
@@ -365,7 +383,8 @@ def run(config: RunConfig, folder: RunFolder, outputs: dict | None = None) -> di
         seconds = float(np.mean([row["seconds"] for row in history]))
     else:
         best_val = evaluate(model, task, prepared.val)
-        history = [{"epoch": 0, "val_loss": best_val["loss"], "val_mae": best_val["mae"]}]
+        loss = best_val["loss"] if targets else best_val["mae"]
+        history = [{"epoch": 0, "val_loss": loss, "val_mae": best_val["mae"]}]
         folder.write_history(history)
         best_epoch, seconds = 0, 0.0
     record = {"model": config.model, "shape": asdict(shape), "settings": config.model_settings}
@@ -409,7 +428,8 @@ def run(config: RunConfig, folder: RunFolder, outputs: dict | None = None) -> di
     }
     if targets:
         metrics.update(targets=targets, horizon=shaping.horizon, quantiles=list(shape.quantiles))
-        metrics["test_mae_by_target"] = by_target(model, task, prepared, units)
+        maes = target_maes(model, task, prepared.test).numpy() * prepared.std[prepared.targets]
+        metrics["test_mae_by_target"] = dict(zip(targets, maes.tolist(), strict=True))
         for label, split in (("validation", "val"), ("test", "test")):
             print(paths_line(label, metrics, split))
     else:
@@ -474,7 +494,7 @@ def paths_line(label: str, metrics: dict, split: str) -> str:
 def draw_forecasts(model, task, prepared: Prepared, path, config: RunConfig, units: str) -> None:
     """``forecast.png``: three test windows of the first target with history, truth, forecast
     and the interval (``--horizon``), or the first test forecasts beside the truth."""
-    test, step = prepared.test, prepared.test.step
+    test, step, lookback = prepared.test, prepared.test.step, prepared.test.lookback
     column = (prepared.targets or [prepared.target_index])[0]
     std, mean = float(prepared.std[column]), float(prepared.mean[column])
     name = prepared.columns[column]
@@ -498,7 +518,7 @@ def draw_forecasts(model, task, prepared: Prepared, path, config: RunConfig, uni
         start = int(test.rows()[window])
         shown = min(test.length, max(1, 2 * test.horizons // step))  # the recent history
         panel = {
-            "history_x": start - step * np.arange(shown, 0, -1),
+            "history_x": start - lookback + step * np.arange(test.length)[-shown:],
             "history": inputs[k, -shown:, column].numpy() * std + mean,
             "x": start + np.arange(test.horizons),
             "truth": truth[k, :, 0].numpy() * std + mean,
@@ -512,20 +532,6 @@ def draw_forecasts(model, task, prepared: Prepared, path, config: RunConfig, uni
             panel["band"] = (low, high, f"{levels[0]:g}-{levels[-1]:g} quantiles")
         panels.append(panel)
     plot_forecasts(panels, path, title, units if len(prepared.targets) == 1 else "")
-
-
-@torch.no_grad()
-def by_target(model, task, prepared: Prepared, units: str) -> dict[str, float]:
-    """Each target's test MAE in its own units, over every step."""
-    sums = torch.zeros(len(prepared.targets))
-    for inputs, truth in prepared.test.epoch(0):
-        point = task.point(predict(model, [inputs]))
-        sums += (point - truth).abs().sum(dim=(0, 1))
-    count = prepared.test.num_windows * prepared.test.horizons
-    std = prepared.std[prepared.targets]
-    return {
-        prepared.columns[j]: float(sums[k] / count * std[k]) for k, j in enumerate(prepared.targets)
-    }
 
 
 def _train(model, task, prepared: Prepared, config: RunConfig, folder: RunFolder, baselines, units):

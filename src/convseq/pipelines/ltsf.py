@@ -214,7 +214,7 @@ class Benchmark:
         epochs = []
         for seed in self.settings.seeds:
             build = partial(
-                build_model, name, splits.train.lookback, horizon, len(levels), self.variables
+                build_model, name, splits.train.lookback, horizon, levels, self.variables
             )
             model, result = fit(build, splits.train, splits.val, train, seed, levels)
             pv, pt = predict(model, splits.val), predict(model, splits.test)

@@ -207,6 +207,10 @@ class PathRegression(Regression):
             sums["width"] = (high - low).flatten(1).mean(1).sum().item()
         return sums
 
+    def target_error_sums(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Each target's absolute error of the point forecast, summed over the batch and steps."""
+        return (self.point(output) - target.float()).abs().sum(dim=(0, 1)).double()
+
     def point(self, output: torch.Tensor) -> torch.Tensor:
         """The point forecast in an output: the 0.5 level with quantiles."""
         return output if self.median is None else output[..., self.median]

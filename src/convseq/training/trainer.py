@@ -372,6 +372,16 @@ def evaluate(model: nn.Module, task: Task, data, precision: str = "fp32") -> dic
     return {k: v / seen for k, v in zip(totals, sums, strict=True)}
 
 
+def target_maes(model: nn.Module, task: Task, data) -> torch.Tensor:
+    """Each target's MAE (normalized) of a ``paths`` task's point forecast over every step of
+    every window of ``data``."""
+    sums, count = 0.0, 0
+    for inputs, truth in data.epoch(0):
+        sums = sums + task.target_error_sums(predict(model, [inputs]), truth)
+        count += truth.shape[0] * truth.shape[1]
+    return sums / count
+
+
 @torch.inference_mode()
 def predict(model: nn.Module, batches: Iterable) -> torch.Tensor:
     """Concatenated raw outputs, on the CPU, for an iterable of input batches."""
