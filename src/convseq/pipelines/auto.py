@@ -162,7 +162,7 @@ def run(config: RunConfig, folder: RunFolder) -> dict:
         shutil.copyfile(curves, folder.file("curves.png"))
     model = save_ridge(folder, trained[0]) if ridge else save_choice(folder, chosen)
     if "draw" in trained[0].outputs and folder.writer:  # forecast.png of the choice
-        trained[0].outputs["draw"](model, folder.file("forecast.png"))
+        trained[0].outputs["draw"](model, folder.file("forecast.png"), f"auto ({name})")
     finish = {"text": finish_text, "forecast": finish_forecast, "paths": finish_paths}[kind]
     members = [] if ridge else chosen
     metrics = finish(config, folder, trained, members)

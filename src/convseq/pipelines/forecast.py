@@ -402,8 +402,8 @@ def run(config: RunConfig, folder: RunFolder, outputs: dict | None = None) -> di
             outputs[name] = (forecasts, truth)
         outputs.update(ridge_weights=ridge_weights, scale=prepared.target_std)
         outputs.update(quantiles=shape.quantiles, shape=asdict(shape), ridge=ridge_forecasts)
-        outputs["draw"] = lambda chosen, path: draw_forecasts(
-            chosen, task, prepared, path, config, units
+        outputs["draw"] = lambda chosen, path, name: draw_forecasts(
+            chosen, task, prepared, path, config, units, name
         )  # forecast.png of the model --model auto chooses
         outputs.update(
             target_names=[prepared.columns[j] for j in prepared.targets],
@@ -491,14 +491,16 @@ def paths_line(label: str, metrics: dict, split: str) -> str:
     return line
 
 
-def draw_forecasts(model, task, prepared: Prepared, path, config: RunConfig, units: str) -> None:
+def draw_forecasts(
+    model, task, prepared: Prepared, path, config: RunConfig, units: str, name: str = ""
+) -> None:
     """``forecast.png``: three test windows of the first target with history, truth, forecast
     and the interval (``--horizon``), or the first test forecasts beside the truth."""
     test, step, lookback = prepared.test, prepared.test.step, prepared.test.lookback
     column = (prepared.targets or [prepared.target_index])[0]
     std, mean = float(prepared.std[column]), float(prepared.mean[column])
     name = prepared.columns[column]
-    title = f"{config.preset} on {config.dataset}: {config.model}, test windows"
+    title = f"{config.preset} on {config.dataset}: {name or config.model}, test windows"
     if not prepared.targets:
         count = min(test.num_windows, 500)
         inputs, truth = test.gather(np.arange(count))
