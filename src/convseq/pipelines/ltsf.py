@@ -192,9 +192,11 @@ class Benchmark:
                 build_model, name, splits.train.lookback, horizon, variables=self.variables
             )
             model, result = fit(build, splits.train, splits.val, train, seed)
-            self.log(
+            test = mse_mae(predict(model, splits.test), splits.test.targets())[0]
+            self.log(  # each seed's test figure is shown, never used to choose
                 f"{self.table.name} H={horizon} {name} seed {seed}: val {result.best_val:.4f} "
-                f"best epoch {result.best_epoch}/{result.epochs_run} {result.seconds:.1f}s"
+                f"(test {test:.4f}) best epoch {result.best_epoch}/{result.epochs_run} "
+                f"{result.seconds:.1f}s"
             )
             if best is None or result.best_val < best[1].best_val:
                 best = (seed, result, model)
