@@ -323,6 +323,8 @@ def run(config: RunConfig, folder: RunFolder, outputs: dict | None = None) -> di
     quality = series.report.to_dict()
     series, derived = derive(series, shaping.calendar, wind, shaping.target)
     targets = target_names(config, series, derived) if shaping.horizon else []
+    if targets and targets != [shaping.target]:
+        units = ""  # the units name --target's column, not the others'
     prepared = prepare(series, config, targets)
     forecast = (
         f"{plural(len(targets), 'target')} x {shaping.horizon} steps" if targets
