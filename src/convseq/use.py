@@ -208,23 +208,45 @@ def quantile_column(level: float) -> str:
     return f"q{level:g}"
 
 
+def _plain(value):
+    """numpy numbers as JSON numbers."""
+    return value.item()
+
+
+def _csv_cells(values) -> list:
+    """A column's cells for CSV: empty for None, floats as Python writes them."""
+    return ["" if v is None else v for v in values.tolist()]
+
+
 def predict_paths(args, forecaster, paths, target: Path | None) -> int:
-    """A ``--horizon`` run: one row per window, step and target (each step's targets in order)."""
+    """A ``--horizon`` run: one row per window, step and target (each step's targets in order),
+    laid out as whole arrays: every window of a long series is millions of rows."""
+    import numpy as np  # numpy is loaded by now; a local import keeps `convseq --help` light
+
     levels = forecaster.quantiles
     columns = ["window_end", "step", "time", "target", "forecast"]
     columns += [quantile_column(q) for q in levels]
-    rows = []
-    for path in paths:
-        end = _time(path.window_end)
-        for s, when in enumerate(path.times):
-            when = _time(when)
-            for t, name in enumerate(path.targets):
-                row = {"window_end": end, "step": s + 1, "time": when, "target": name}
-                row["forecast"] = round(float(path.values[s, t]), 6)
-                for q in levels:
-                    row[quantile_column(q)] = round(float(path.quantiles[q][s, t]), 6)
-                rows.append(row)
-    emit(table(rows, columns, args.format), target)
+    steps, names = forecaster.steps, list(paths[0].targets) if paths else []
+    each = steps * len(names)  # rows per window
+    cells = {
+        "window_end": np.repeat([_time(p.window_end) for p in paths], each),
+        "step": np.tile(np.repeat(np.arange(1, steps + 1), len(names)), len(paths)),
+        "time": np.repeat([_time(w) for p in paths for w in p.times], len(names)),
+        "target": np.tile(names, len(paths) * steps),
+        "forecast": np.round([p.values for p in paths], 6).reshape(-1),
+    }
+    for q in levels:
+        cells[quantile_column(q)] = np.round([p.quantiles[q] for p in paths], 6).reshape(-1)
+    if args.format == "json":
+        rows = [dict(zip(columns, row, strict=True)) for row in zip(*cells.values(), strict=True)]
+        text = json.dumps(rows, ensure_ascii=False, indent=1, default=_plain) + "\n"
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(zip(*(_csv_cells(cells[c]) for c in columns), strict=True))
+        text = buffer.getvalue()
+    emit(text, target)
     if any(when is None for path in paths for when in path.times):
         first, last = forecaster.rows_ahead[0], forecaster.rows_ahead[-1]
         print(
