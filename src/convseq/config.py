@@ -431,7 +431,7 @@ class SeriesShaping(Settings):
     horizon: int = option(
         0,
         "forecast every row 1..H after the window, each as its own output, for every --targets "
-        "column; --delay is then not used (0 = one value of --target, --delay rows after the "
+        "column; --delay does not apply (0 = one value of --target, --delay rows after the "
         "row that follows the window)",
         low=0,
     )
