@@ -200,7 +200,9 @@ def _write_export(classifier, folder: Path) -> None:
 def _check_with_onnxruntime(onnx_path: Path, wrapper, classifier) -> dict:
     """Largest output difference from PyTorch on a few encoded texts (skipped without onnxruntime)."""
     texts = ["a short text", "", "another, longer text to encode " * 40, "one more"]
-    gaps = onnxruntime_gaps(onnx_path, wrapper, "ids", classifier.encode(texts))
+    gaps = onnxruntime_gaps(
+        onnx_path, wrapper, "ids", classifier.encode(texts), classifier.model_name
+    )
     if gaps is None:
         return NOT_CHECKED
     version, diffs = gaps
@@ -213,20 +215,36 @@ MAX_ABS_DIFF = 1e-4  # an export further than this from PyTorch is refused
 NOT_CHECKED = {"onnxruntime": None, "note": "install onnxruntime to check the export"}
 
 
-def onnxruntime_gaps(onnx_path: Path, wrapper, name: str, inputs: np.ndarray):
-    """onnxruntime's version and, per output, the largest difference from ``wrapper`` on
-    ``inputs`` (fed as input ``name``); None when onnxruntime is not installed."""
+def onnxruntime_outputs(onnx_path: Path, wrapper, name: str, inputs: np.ndarray, model_name: str):
+    """onnxruntime's version, its outputs on ``inputs`` (fed as input ``name``) and
+    ``wrapper``'s; None when onnxruntime is not installed. A graph that does not run on them
+    is refused in one line."""
     try:
         import onnxruntime  # optional: the export is checked when it is installed
     except ImportError:
         return None
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {name: inputs})
+    try:
+        got = session.run(None, {name: inputs})
+    except Exception as exc:  # onnxruntime raises its own error types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"the ONNX export of {model_name!r} does not run on a batch of {len(inputs)} in "
+            f"onnxruntime ({first}); it was not written"
+        ) from None
     with torch.no_grad():
         expected = [t.numpy() for t in wrapper(torch.from_numpy(inputs))]
-    return onnxruntime.__version__, [
-        float(np.abs(g - e).max()) for g, e in zip(got, expected, strict=True)
-    ]
+    return onnxruntime.__version__, got, expected
+
+
+def onnxruntime_gaps(onnx_path: Path, wrapper, name: str, inputs: np.ndarray, model_name: str):
+    """onnxruntime's version and, per output, the largest difference from ``wrapper`` on
+    ``inputs`` (fed as input ``name``); None when onnxruntime is not installed."""
+    found = onnxruntime_outputs(onnx_path, wrapper, name, inputs, model_name)
+    if found is None:
+        return None
+    version, got, expected = found
+    return version, [float(np.abs(g - e).max()) for g, e in zip(got, expected, strict=True)]
 
 
 def not_written(model_name: str, diff: float) -> UserError:

@@ -88,7 +88,9 @@ def _write_export(classifier, folder: Path) -> None:
 
 
 def _check(onnx_path: Path, wrapper, classifier) -> dict:
-    gaps = onnxruntime_gaps(onnx_path, wrapper, "cases", example_cases(classifier, seed=1))
+    gaps = onnxruntime_gaps(
+        onnx_path, wrapper, "cases", example_cases(classifier, seed=1), classifier.model_name
+    )
     if gaps is None:
         return NOT_CHECKED
     version, diffs = gaps

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from convseq.atomic import write_json
-from convseq.errors import UserError
 from convseq.export.onnx import (
     MAX_ABS_DIFF,
     NOT_CHECKED,
     SIGNATURE_FORMAT,
     not_written,
     onnxruntime_gaps,
+    onnxruntime_outputs,
     staged_export,
     to_onnx,
 )
@@ -180,7 +180,10 @@ def _check_with_onnxruntime(onnx_path: Path, wrapper, forecaster) -> dict:
     """Largest difference from PyTorch on random windows (skipped without onnxruntime)."""
     if forecaster.steps:
         return _check_paths(onnx_path, wrapper, forecaster)
-    gaps = onnxruntime_gaps(onnx_path, wrapper, "window", example_windows(forecaster, 64, seed=1))
+    gaps = onnxruntime_gaps(
+        onnx_path, wrapper, "window", example_windows(forecaster, 64, seed=1),
+        forecaster.model_name,
+    )  # fmt: skip
     if gaps is None:
         return NOT_CHECKED
     version, diffs = gaps
@@ -198,22 +201,11 @@ def _check_with_onnxruntime(onnx_path: Path, wrapper, forecaster) -> dict:
 def _check_paths(onnx_path: Path, wrapper, forecaster) -> dict:
     """As ``_check_with_onnxruntime``, each target's units output compared relative to its
     scale (the larger of 1, its mean's size and its std), so that large units stay fair."""
-    try:
-        import onnxruntime  # optional: the export is checked when it is installed
-    except ImportError:
-        return NOT_CHECKED
     inputs = example_windows(forecaster, 64, seed=1)
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    try:
-        got = session.run(None, {"window": inputs})
-    except Exception as exc:  # onnxruntime raises its own error types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(
-            f"the ONNX export of {forecaster.model_name!r} does not run on a batch of "
-            f"{len(inputs)} windows in onnxruntime ({first}); it was not written"
-        ) from None
-    with torch.no_grad():
-        expected = [t.numpy() for t in wrapper(torch.from_numpy(inputs))]
+    found = onnxruntime_outputs(onnx_path, wrapper, "window", inputs, forecaster.model_name)
+    if found is None:
+        return NOT_CHECKED
+    version, got, expected = found
     units, normalized = (np.abs(g - e) for g, e in zip(got, expected, strict=True))
     columns = forecaster.target_indices
     scale = np.maximum(1.0, np.maximum(np.abs(forecaster.mean[columns]), forecaster.std[columns]))
@@ -222,7 +214,7 @@ def _check_paths(onnx_path: Path, wrapper, forecaster) -> dict:
     if worst > MAX_ABS_DIFF:
         raise not_written(forecaster.model_name, worst)
     return {
-        "onnxruntime": onnxruntime.__version__,
+        "onnxruntime": version,
         "max_abs_diff_vs_pytorch": float(normalized.max()),
         "max_abs_diff_vs_pytorch_units": float(units.max()),
         "max_diff_vs_pytorch_units_relative": float(relative.max()),
