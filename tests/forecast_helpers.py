@@ -42,9 +42,16 @@ def write_series(path: Path, rows: int = 500, drop: tuple[int, ...] = (), lines=
     return path
 
 
+def one_model(data: Path) -> list[str]:
+    """``convseq train forecast DATA`` of series-cnn-gru on the load column: the start of the
+    command lines that test one model (tests of --model auto, the default, are in
+    test_auto.py)."""
+    return ["train", "forecast", str(data), "--model", "series-cnn-gru", "--time-column",
+            "time", "--target", "load"]  # fmt: skip
+
+
 def train_forecast(data: Path, out: Path, *extra: str) -> int:
-    """A quick run of one model: series-cnn-gru unless ``extra`` names another (tests of
-    --model auto, the default, are in test_auto.py)."""
+    """A quick run of one model: series-cnn-gru unless ``extra`` names another."""
     model = [] if "--model" in extra else ["--model", "series-cnn-gru"]
     return main(
         ["train", "forecast", str(data), "--time-column", "time", "--target", "load",

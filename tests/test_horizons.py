@@ -17,7 +17,7 @@ from convseq.data.windows import Windows
 from convseq.errors import UserError
 from convseq.models import SeriesShape, build_model
 from convseq.training.tasks import make_task
-from tests.forecast_helpers import refused, train_forecast, write_series
+from tests.forecast_helpers import one_model, refused, train_forecast, write_series
 from tests.series_files import write_ett
 from tests.test_tcn_presets import TINY
 
@@ -179,17 +179,7 @@ def test_the_onnx_export_gives_the_final_horizon(path_run):
 )
 def test_bad_settings_are_one_line_exit_2_and_leave_nothing(tmp_path, capsys, extra, message):
     data = write_series(tmp_path / "plant.csv", rows=ROWS)
-    argv = [
-        "train",
-        "forecast",
-        str(data),
-        "--model",
-        "series-cnn-gru",
-        "--time-column",
-        "time",
-        "--target",
-        "load",
-    ]
+    argv = one_model(data)
     refused([*argv, "--out", str(tmp_path / "run"), *extra], capsys, message)
     assert not (tmp_path / "run").exists()
 

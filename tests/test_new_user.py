@@ -192,27 +192,16 @@ def test_a_failed_download_leaves_no_folder_and_prints_none(tmp_path, capsys, mo
     assert not (tmp_path / "runs").exists()
 
 
+def one_epoch_text(data, out) -> int:
+    """One epoch of text-cnn at length 48, the vocabulary as the data makes it."""
+    argv = ["train", "text", str(data), "--model", "text-cnn", "--epochs", "1", "--max-len", "48"]
+    return main([*argv, "--out", str(out)])
+
+
 def test_the_embedding_is_sized_by_the_fitted_vocabulary(tmp_path):
     data = write_csv(tmp_path / "small.csv", make_rows(SENTIMENT, 40))
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "text",
-                str(data),
-                "--model",
-                "text-cnn",
-                "--epochs",
-                "1",
-                "--max-len",
-                "48",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert one_epoch_text(data, out) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     words = len({w for text, _ in make_rows(SENTIMENT, 40) for w in text.split()})
     assert metrics["vocabulary"] <= words + 2  # the words, padding and out-of-vocabulary
@@ -265,24 +254,7 @@ def test_forecast_runs_title_their_curves_with_preset_and_data(tmp_path, monkeyp
 def test_small_wording(tmp_path, capsys):
     data = write_csv(tmp_path / "t.csv", make_rows(SENTIMENT, 40))
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "text",
-                str(data),
-                "--model",
-                "text-cnn",
-                "--epochs",
-                "1",
-                "--max-len",
-                "48",
-                "--out",
-                str(run),
-            ]
-        )
-        == 0
-    )
+    assert one_epoch_text(data, run) == 0
     capsys.readouterr()
     refused(["predict", str(run), str(tmp_path / "missing.txt")], capsys, "a .txt")
     lines = tmp_path / "lines.txt"

@@ -221,18 +221,24 @@ def test_auto_chooses_among_the_patch_nets_and_the_ridge_and_saves_what_it_score
 
 
 def test_the_ridge_member_alone_scores_the_ridge_baseline(data, tmp_path):
-    """The ridge NLinear as a series-nlinear forecasts what the baseline scored."""
+    """--model auto's ridge member, saved as a series-nlinear, forecasts what the baseline
+    scored."""
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    from convseq.pipelines.auto import ridge_weights
+
     out = tmp_path / "run"
     assert train_paths(data, out, "--model", "common-sense") == 0
     config = RunConfig.from_dict(json.loads((out / "config.json").read_text())["config"])
     prepared = prepare(read_series(str(data), "time"), config, ["load", "temp"])
     views = [PerTarget(w, prepared.targets) for w in (prepared.train, prepared.val)]
     fit = fit_ridge(*views)
-    shape = SeriesShape(2, 24, horizons=6, targets=(0, 1))
-    model = get_model("series-nlinear").make(shape)
-    with torch.no_grad():
-        model.net.linear.weight.copy_(torch.as_tensor(fit.weights.T, dtype=torch.float32))
-        model.net.linear.bias.zero_()
+    shape = asdict(SeriesShape(2, 24, horizons=6, targets=(0, 1)))
+    member = SimpleNamespace(outputs={"shape": shape, "ridge_weights": fit.weights})
+    state, record = ridge_weights(member)
+    model = rebuild(record)
+    model.load_state_dict(state)
     found = evaluate(model, make_task("paths"), prepared.val)
     assert found["mse"] == pytest.approx(score_ridge(fit, views[1])[0], rel=1e-5)
 

@@ -153,20 +153,10 @@ def weights_metadata(run) -> dict:
 
 @pytest.mark.parametrize("model", ["series-cnn-gru", "series-linear"])
 def test_a_linear_member_is_refused_for_other_models(tmp_path, capsys, model):
-    from tests.forecast_helpers import write_series
+    from tests.forecast_helpers import one_model, write_series
 
     data = write_series(tmp_path / "plant.csv", rows=400)
-    argv = [
-        "train",
-        "forecast",
-        str(data),
-        "--model",
-        "series-cnn-gru",
-        "--time-column",
-        "time",
-        "--target",
-        "load",
-    ]
+    argv = one_model(data)
     argv += ["--model", model, "--linear-member", "--out", str(tmp_path / "run")]
     with pytest.raises(SystemExit) as exited:  # not a setting of this model: argparse refuses
         main(argv)

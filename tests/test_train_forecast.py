@@ -22,6 +22,7 @@ from convseq.data.time_index import extrapolate, fill_gaps, find_gaps
 from convseq.errors import UserError
 from tests.forecast_helpers import (
     QUICK,
+    one_model,
     refused,
     series_lines,
     train_forecast,
@@ -203,17 +204,7 @@ def bad_file(tmp_path, kind: str) -> Path:
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, kind, extra, message):
     data = bad_file(tmp_path, kind)
     out = tmp_path / "run"
-    argv = [
-        "train",
-        "forecast",
-        str(data),
-        "--model",
-        "series-cnn-gru",
-        "--time-column",
-        "time",
-        "--target",
-        "load",
-    ]
+    argv = one_model(data)
     refused([*argv, *QUICK, "--out", str(out), *extra], capsys, message)
     assert not out.exists()
 
@@ -221,17 +212,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, kind,
 def test_an_unknown_model_setting_is_one_line_exit_2(tmp_path, capsys):
     # every model setting is a flag of its own: a misspelt one is not a flag
     data = write_series(tmp_path / "plant.csv")
-    argv = [
-        "train",
-        "forecast",
-        str(data),
-        "--model",
-        "series-cnn-gru",
-        "--time-column",
-        "time",
-        "--target",
-        "load",
-    ]
+    argv = one_model(data)
     with pytest.raises(SystemExit) as exited:
         main([*argv, *QUICK, "--hiden", "8", "--out", str(tmp_path / "run")])
     assert exited.value.code == 2
@@ -244,17 +225,7 @@ def test_undecodable_file_can_be_read_with_its_encoding(tmp_path, capsys):
     data = tmp_path / "latin.csv"
     text = "\n".join(series_lines(500)).replace("time,load,temp", "time,load,temp\u00e9")
     data.write_bytes(text.encode("latin-1"))
-    argv = [
-        "train",
-        "forecast",
-        str(data),
-        "--model",
-        "series-cnn-gru",
-        "--time-column",
-        "time",
-        "--target",
-        "load",
-    ]
+    argv = one_model(data)
     refused(
         [*argv, *QUICK, "--out", str(tmp_path / "r")], capsys, "pass its encoding, e.g. --encoding"
     )

@@ -294,10 +294,13 @@ def save_choice(folder: RunFolder, chosen: list[Trained]) -> torch.nn.Module:
 def ridge_weights(member: Trained) -> tuple[dict, dict]:
     """The ridge NLinear member's state dict and record: a ``series-nlinear`` on the run's
     shape whose map is the ridge's, W [L, H] as Linear(L, H), no bias."""
-    shape = dict(member.outputs["shape"])
-    weights = torch.as_tensor(member.outputs["ridge_weights"], dtype=torch.float32)
-    state = {"net.linear.weight": weights.T.contiguous(), "net.linear.bias": torch.zeros(len(weights.T))}  # fmt: skip
-    return state, {"model": "series-nlinear", "shape": shape, "settings": {}}
+    shape = member.outputs["shape"]
+    with torch.random.fork_rng(devices=[]):  # initial weights, replaced below
+        model = build_model("series-nlinear", SeriesShape(**shape))
+    with torch.no_grad():
+        model.net.linear.weight.copy_(torch.as_tensor(member.outputs["ridge_weights"]).T)
+        model.net.linear.bias.zero_()
+    return model.state_dict(), {"model": "series-nlinear", "shape": shape, "settings": {}}
 
 
 def ridge_model(shape: SeriesShape, weights) -> torch.nn.Module:
@@ -314,11 +317,10 @@ def ridge_model(shape: SeriesShape, weights) -> torch.nn.Module:
 
 
 def save_ridge(folder: RunFolder, first: Trained) -> torch.nn.Module:
-    _, meta = read_weights(first.folder)
-    shape = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["shape"].items()}
+    shape = first.outputs["shape"]
     model = ridge_model(SeriesShape(**shape), first.outputs["ridge_weights"])
     folder.save_weights(
-        model, {"model": "series-linear", "shape": meta["shape"], "settings": RIDGE_SETTINGS}
+        model, {"model": "series-linear", "shape": shape, "settings": RIDGE_SETTINGS}
     )
     return model
 

@@ -41,7 +41,7 @@ from convseq.models.summary import summarize
 from convseq.runs import RunFolder
 from convseq.training.seed import seed_everything
 from convseq.training.tasks import make_task
-from convseq.training.trainer import Trainer, evaluate, predict, target_maes
+from convseq.training.trainer import Trainer, evaluate, model_device, predict, target_maes
 from convseq.wording import plural
 
 NOT_FILLED = (
@@ -453,6 +453,7 @@ def calibrated(model, task, prepared: Prepared) -> tuple[torch.nn.Module, dict]:
     levels = task.levels.tolist()
     nominal = levels[-1] - levels[0]
     wrapped = Calibrated(model, prepared.val.horizons, len(prepared.targets))
+    wrapped.to(model_device(model))  # the margins beside the weights (a GPU after training)
     low, high = forecasts[..., 0], forecasts[..., -1]
     wrapped.margins.copy_(conformal_margins(low, high, truth, nominal))
     after = evaluate(wrapped, task, prepared.val)["coverage"]

@@ -176,7 +176,7 @@ class PathRegression(Regression):
     name = "paths"
     metric_names = ("mae", "mse")
 
-    def __init__(self, loss="mae", huber_delta=1.0, members=1, quantiles=(), **_):
+    def __init__(self, loss="mae", huber_delta=1.0, members=1, quantiles=()):
         super().__init__(loss, huber_delta, members=members)
         self.levels = torch.tensor(quantiles, dtype=torch.float32)
         self.median = list(quantiles).index(0.5) if quantiles else None
