@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import random
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,8 @@ from convseq.evaluation.ltsf_scores import (
 )
 from convseq.evaluation.ridge_nlinear import fit_ridge, predict_ridge
 from convseq.models.ltsf import BENCHMARK_MODELS, build_model, moving_average
+from convseq.pipelines.ltsf import Benchmark, BenchmarkSettings
+from convseq.training.ltsf import fit, predict
 from convseq.training.tasks import pinball_loss
 
 COLUMNS = ["a", "b", "c"]
@@ -270,3 +273,24 @@ def test_missing_file_and_missing_weather_say_what_to_do(tmp_path, capsys, monke
     assert "etth1, weather or the path" in capsys.readouterr().err
     assert main(["benchmark", "ltsf", "--dataset", "weather", "--out", str(tmp_path / "o")]) == 2
     assert "CONVSEQ_DATA" in capsys.readouterr().err
+
+
+def test_a_linear_model_row_is_the_mean_of_its_seeds_forecasts(small_csv, tmp_path):
+    """Each seed trains on its own; the row scores the mean of their forecasts, as the conv's."""
+    settings = BenchmarkSettings(
+        dataset=str(small_csv), out=str(tmp_path), models=["dlinear"], horizons=[8],
+        lookback=24, seeds=[1, 2], epochs=1, steps_per_epoch=2,
+    )  # fmt: skip
+    table = load_table(str(small_csv))
+    bench = Benchmark(settings, table, log=lambda line: None)
+    splits = cut(table, 24, 8)
+    pred = bench.linear("dlinear", 8, splits)
+    train = bench.settings_for("dlinear")
+    alone = []
+    for seed in (1, 2):
+        build = partial(build_model, "dlinear", 24, 8, variables=3)
+        alone.append(predict(fit(build, splits.train, splits.val, train, seed)[0], splits.test))
+    assert not np.allclose(alone[0], alone[1])  # the seeds differ, so the mean is not either
+    np.testing.assert_allclose(pred.test, (alone[0] + alone[1]) / 2, rtol=1e-5, atol=1e-6)
+    (row,) = bench.rows
+    assert row.test_mse == pytest.approx(mse_mae(pred.test, splits.test.targets())[0])
