@@ -42,7 +42,7 @@ class TrainSettings:
 # scripts/EXP-LongForecasting/Linear/{etth1,weather}.sh. DLinear: the paper's rows come from
 # scripts/EXP-LongForecasting/DLinear/{etth1,weather}.sh (ETTh1 batch 8 at the default lr 1e-4;
 # the repository's note of 2022/08/25 says DLinear's figures differ slightly under the later
-# shared Linear/ scripts, batch 32 and lr 0.005, which give 0.381 / 0.407 / 0.441 / 0.53 here).
+# shared Linear/ scripts, batch 32 and lr 0.005: 0.381 / 0.407 / 0.441 / 0.53 here on ETTh1).
 LINEAR_RECIPES = {
     ("nlinear", "etth1"): TrainSettings(lr=0.005, batch_size=32),
     ("dlinear", "etth1"): TrainSettings(lr=0.0001, batch_size=8),
