@@ -270,7 +270,9 @@ def add_benchmark_command(sub) -> None:
     ltsf.add_argument("--ridge-lookbacks", default="",
                       help="lookbacks the ridge chooses from on validation (default: the lookback "
                       "and 512 where the file allows)")  # fmt: skip
-    ltsf.add_argument("--seeds", default="2021,2022,2023", help="(default: %(default)s)")
+    ltsf.add_argument("--seeds", default="2021,2022,2023",
+                      help="one run per seed; each trained model's forecast is the mean of its "
+                      "seeds' (default: %(default)s)")  # fmt: skip
     ltsf.add_argument("--quantiles", default="",
                       help="e.g. 0.1,0.5,0.9: train the convnet with the pinball loss")  # fmt: skip
     ltsf.add_argument("--epochs", type=int, default=0, help="(default: the recipe's, 10)")
