@@ -286,11 +286,14 @@ def test_a_linear_model_row_is_the_mean_of_its_seeds_forecasts(small_csv, tmp_pa
     splits = cut(table, 24, 8)
     pred = bench.linear("dlinear", 8, splits)
     train = bench.settings_for("dlinear")
-    alone = []
+    val, test = [], []
     for seed in (1, 2):
         build = partial(build_model, "dlinear", 24, 8, variables=3)
-        alone.append(predict(fit(build, splits.train, splits.val, train, seed)[0], splits.test))
-    assert not np.allclose(alone[0], alone[1])  # the seeds differ, so the mean is not either
-    np.testing.assert_allclose(pred.test, (alone[0] + alone[1]) / 2, rtol=1e-5, atol=1e-6)
+        model = fit(build, splits.train, splits.val, train, seed)[0]
+        val.append(predict(model, splits.val))
+        test.append(predict(model, splits.test))
+    assert not np.allclose(test[0], test[1])  # the seeds differ, so the mean is not either
+    np.testing.assert_allclose(pred.val, (val[0] + val[1]) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pred.test, (test[0] + test[1]) / 2, rtol=1e-5, atol=1e-6)
     (row,) = bench.rows
     assert row.test_mse == pytest.approx(mse_mae(pred.test, splits.test.targets())[0])

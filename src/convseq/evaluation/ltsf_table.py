@@ -46,7 +46,7 @@ class Row:
     drop_last_mse: float
     drop_last_mae: float
     seconds: float
-    chosen: str = ""  # what validation picked: seed, epoch, penalty, lookback, weight
+    chosen: str = ""  # what validation picked: epochs, penalty, lookback, weight
     quantiles: dict = field(default_factory=dict)
 
 

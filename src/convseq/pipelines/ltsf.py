@@ -206,8 +206,9 @@ class Benchmark:
                 f"{self.table.name} H={horizon} {name} seed {seed}: val {result.best_val:.4f}"
                 f"{alone} best epoch {result.best_epoch}/{result.epochs_run} {result.seconds:.1f}s"
             )
-        count = len(self.settings.seeds)
-        return Forecasts(val / count, test / count), epochs
+        val /= len(epochs)
+        test /= len(epochs)
+        return Forecasts(val, test), epochs
 
     def linear(self, name: str, horizon: int, splits: Splits) -> Forecasts:
         """The mean of the seeds' forecasts: for a linear map, itself one map (the mean weights)."""

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from convseq.data.ltsf import Segment
+from convseq.errors import UserError
 from convseq.training.seed import preserved_random_state
 from convseq.training.tasks import pinball_loss
 
@@ -57,10 +58,12 @@ CONV_STEPS = {"weather": 120}  # Weather: 120 random batches per epoch (7,680 of
 
 def recipe(model: str, dataset: str, loss: str | None = None) -> TrainSettings:
     """The recipe of ``model`` on ``dataset`` (another file gets ETTh1's)."""
-    if model in ("conv", "tcn"):
+    if model == "conv":
         settings = replace(CONV_RECIPE, steps_per_epoch=CONV_STEPS.get(dataset, 0))
-    else:
+    elif (model, "etth1") in LINEAR_RECIPES:
         settings = LINEAR_RECIPES.get((model, dataset), LINEAR_RECIPES[(model, "etth1")])
+    else:
+        raise UserError(f"no training recipe for {model!r}; conv, nlinear and dlinear have one")
     return replace(settings, loss=loss) if loss else settings
 
 
