@@ -23,14 +23,7 @@ from convseq.data.ltsf import (
     target_ranges,
 )
 from convseq.errors import UserError
-from convseq.evaluation.ltsf_scores import (
-    blend_weight,
-    calibrate,
-    coverage,
-    mse_mae,
-    quantile_scores,
-    widened,
-)
+from convseq.evaluation.ltsf_scores import blend_weight, mse_mae, quantile_scores
 from convseq.evaluation.ridge_nlinear import fit_ridge, predict_ridge
 from convseq.models.ltsf import BENCHMARK_MODELS, build_model, moving_average
 from convseq.pipelines.ltsf import Benchmark, BenchmarkSettings
@@ -187,8 +180,6 @@ def test_quantile_scores_and_blend_weight_against_brute_force():
     grid = np.round(np.linspace(0, 1, 21), 2)
     brute = grid[np.argmin([np.mean((w * a + (1 - w) * b - y) ** 2) for w in grid])]
     assert blend_weight(a, b, y) == pytest.approx(brute)
-    scale = calibrate(q, y, 0.8, middle=1)
-    assert coverage(widened(q, scale, 1), y) == pytest.approx(0.8, abs=0.01)
     assert mse_mae(a, y, 32)[0] == pytest.approx(np.mean((a[:288] - y[:288]) ** 2), rel=1e-6)
 
 
@@ -241,7 +232,8 @@ def test_cli_end_to_end_writes_the_table(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     conv = [r for r in results["rows"] if r["model"] == "conv"]
     assert all(0 <= r["quantiles"]["coverage"] <= 1 for r in conv)
-    assert all(r["quantiles"]["calibrated"]["scale"] > 0 for r in conv)
+    for r in conv:  # the conformal margins cover the nominal share of every validation step
+        assert r["quantiles"]["calibrated"]["val_coverage"] >= r["quantiles"]["nominal_coverage"]
     table = (out / "table.md").read_text()
     assert "| conv+ridge |" in table and "q0.1" in table
 

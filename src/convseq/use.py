@@ -195,12 +195,16 @@ def predict_series(args, forecaster, target: Path | None) -> int:
     ]
     emit(table(rows, ["window_end", "time", "forecast"], args.format), target)
     if any(f.time is None for f in forecasts):
-        print(
-            "convseq: the time index is irregular, so forecasts past its end have no time; "
-            f"each is {plural(forecaster.horizon, 'row')} after its window's last row",
-            file=sys.stderr,
-        )
+        untimed(f"each is {plural(forecaster.horizon, 'row')} after its window's last row")
     return 0
+
+
+def untimed(how_far: str) -> None:
+    """The note for forecasts past the end of an irregular time index, which have no time."""
+    print(
+        f"convseq: the time index is irregular, so forecasts past its end have no time; {how_far}",
+        file=sys.stderr,
+    )
 
 
 def quantile_column(level: float) -> str:
@@ -249,10 +253,8 @@ def predict_paths(args, forecaster, paths, target: Path | None) -> int:
     emit(text, target)
     if any(when is None for path in paths for when in path.times):
         first, last = forecaster.rows_ahead[0], forecaster.rows_ahead[-1]
-        print(
-            "convseq: the time index is irregular, so forecasts past its end have no time; "
-            f"steps 1..{forecaster.steps} are {first}..{last} rows after their window's last row",
-            file=sys.stderr,
+        untimed(
+            f"steps 1..{forecaster.steps} are {first}..{last} rows after their window's last row"
         )
     return 0
 

@@ -76,30 +76,3 @@ def quantile_scores(pred: np.ndarray, true: np.ndarray, levels: tuple[float, ...
         "coverage": covered / count,
         "mean_width": width / count,
     }
-
-
-def widened(pred: np.ndarray, scale: float, middle: int) -> np.ndarray:
-    """[lowest, highest] level of ``pred`` [..., Q] moved ``scale`` times as far from the middle one."""
-    mid = pred[..., middle]
-    return np.stack([mid - scale * (mid - pred[..., 0]), mid + scale * (pred[..., -1] - mid)], -1)
-
-
-def coverage(interval: np.ndarray, true: np.ndarray) -> float:
-    return float(((true >= interval[..., 0]) & (true <= interval[..., 1])).mean())
-
-
-def calibrate(pred: np.ndarray, true: np.ndarray, nominal: float, middle: int) -> float:
-    """The half-width scale that makes the interval cover ``nominal`` of ``true`` (bisection).
-
-    Fitted on validation only; a pinball-trained interval is often too narrow
-    where the validation period is more volatile than the training one.
-    """
-    low, high = 0.0, 1.0
-    while coverage(widened(pred, high, middle), true) < nominal and high < 1e3:
-        low, high = high, high * 2
-    for _ in range(40):
-        mid = 0.5 * (low + high)
-        low, high = (
-            (mid, high) if coverage(widened(pred, mid, middle), true) < nominal else (low, mid)
-        )
-    return high

@@ -121,9 +121,10 @@ def quantile_lines(rows: list[Row]) -> str:
             cal = q.get("calibrated")
             if cal:
                 lines[-1] += (
-                    f"; widened x{cal['scale']:.3f} to cover {q['nominal_coverage']:.2f} of "
-                    f"validation: test coverage {cal['coverage']:.3f}, mean width "
-                    f"{cal['mean_width']:.3f}"
+                    f"; calibrated on validation (conformal margins per step and variable, "
+                    f"mean {cal['mean_margin']:+.3f}; validation coverage "
+                    f"{cal['val_coverage']:.3f}): test coverage {cal['coverage']:.3f}, mean "
+                    f"width {cal['mean_width']:.3f}"
                 )
     return "\n".join(lines) + ("\n" if lines else "")
 

@@ -30,14 +30,18 @@ class Calibrated(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)
-        if self.training:
-            return out
-        low, middle, high = out[..., :1], out[..., 1:-1], out[..., -1:]
-        margin = self.margins.unsqueeze(-1)
-        # a negative margin narrows the interval, never past the levels inside it
-        low = torch.minimum(low - margin, middle[..., :1])
-        high = torch.maximum(high + margin, middle[..., -1:])
-        return torch.cat([low, middle, high], dim=-1)
+        return out if self.training else moved(out, self.margins)
+
+
+def moved(out: torch.Tensor, margins: torch.Tensor) -> torch.Tensor:
+    """Quantile forecasts ``out`` [..., H, T, Q] with the lowest level lowered and the highest
+    raised by ``margins`` [H, T]; a negative margin narrows the interval, never past the levels
+    inside it."""
+    low, middle, high = out[..., :1], out[..., 1:-1], out[..., -1:]
+    margin = margins.unsqueeze(-1)
+    low = torch.minimum(low - margin, middle[..., :1])
+    high = torch.maximum(high + margin, middle[..., -1:])
+    return torch.cat([low, middle, high], dim=-1)
 
 
 def conformal_margins(low, high, truth, coverage: float) -> torch.Tensor:

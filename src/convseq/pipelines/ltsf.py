@@ -29,15 +29,7 @@ import torch
 from convseq.atomic import write_json, write_text
 from convseq.data.ltsf import Splits, Table, cut, load_table
 from convseq.errors import UserError, closest
-from convseq.evaluation.ltsf_scores import (
-    blend,
-    blend_weight,
-    calibrate,
-    coverage,
-    mse_mae,
-    quantile_scores,
-    widened,
-)
+from convseq.evaluation.ltsf_scores import blend, blend_weight, mse_mae, quantile_scores
 from convseq.evaluation.ltsf_table import (
     ANCHOR_SOURCE,
     Row,
@@ -48,6 +40,7 @@ from convseq.evaluation.ltsf_table import (
     quantile_lines,
 )
 from convseq.evaluation.ridge_nlinear import fit_best_lookback, predict_ridge
+from convseq.models.calibrated import conformal_margins, moved
 from convseq.models.ltsf import BENCHMARK_MODELS, build_model
 from convseq.models.registry import get_model
 from convseq.training.ltsf import fit, predict, recipe
@@ -232,7 +225,7 @@ class Benchmark:
             test.sort(axis=-1)
             quantiles = quantile_scores(test, splits.test.targets(), levels)
             middle = int(np.argmin([abs(v - 0.5) for v in levels]))
-            quantiles.update(self.calibrated(val, test, splits, levels, middle))
+            quantiles.update(self.calibrated(val, test, splits, levels))
             val, test = val[..., middle], test[..., middle]
         pred = Forecasts(np.ascontiguousarray(val), np.ascontiguousarray(test))
         chosen = f"mean of {len(epochs)} seeds, epochs {','.join(map(str, epochs))}"
@@ -246,20 +239,26 @@ class Benchmark:
         return pred
 
     @staticmethod
-    def calibrated(val, test, splits: Splits, levels, middle: int) -> dict:
-        """The validation coverage, and the interval widened (or narrowed) on validation to its
-        nominal coverage: the scale, its test coverage and width."""
+    def calibrated(val, test, splits: Splits, levels) -> dict:
+        """The validation coverage, and the interval calibrated on validation as the forecasting
+        runs calibrate it (``models.calibrated``: conformal margins per step and variable): the
+        mean margin, and the validation and test coverage and width."""
         yv, yt = splits.val.targets(), splits.test.targets()
-        nominal = levels[-1] - levels[0]
-        scale = calibrate(val, yv, nominal, middle)
-        interval = widened(test, scale, middle)
+        margins = conformal_margins(
+            torch.from_numpy(val[..., 0]),
+            torch.from_numpy(val[..., -1]),
+            torch.tensor(yv),  # a copy: the targets are a read-only view of the table
+            levels[-1] - levels[0],
+        )
+        on_val = quantile_scores(moved(torch.from_numpy(val), margins).numpy(), yv, levels)
+        on_test = quantile_scores(moved(torch.from_numpy(test), margins).numpy(), yt, levels)
         return {
             "val_coverage": quantile_scores(val, yv, levels)["coverage"],
             "calibrated": {
-                "scale": scale,
-                "val_coverage": coverage(widened(val, scale, middle), yv),
-                "coverage": coverage(interval, yt),
-                "mean_width": float((interval[..., 1] - interval[..., 0]).mean(dtype=np.float64)),
+                "mean_margin": float(margins.mean()),
+                "val_coverage": on_val["coverage"],
+                "coverage": on_test["coverage"],
+                "mean_width": on_test["mean_width"],
             },
         }
 
